@@ -1,0 +1,76 @@
+"""Choice between the numba fast path and the NumPy reference path.
+
+numba is optional. When it is not installed, or the environment variable
+``NMRNN_NP_DISABLE_NUMBA`` is set to ``1`` (or ``true``/``yes``) before import,
+every public call runs the NumPy reference path instead. Both paths give the
+same numbers (tests pin the agreement to 1e-12).
+
+:func:`use_backend` switches temporarily, which is how tests and benchmarks
+compare the two paths in one process.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+try:  # pragma: no cover - exercised by the import itself
+    import numba as _numba
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - depends on the environment
+    _numba = None
+    HAVE_NUMBA = False
+
+BACKENDS = ("numba", "numpy")
+
+_disabled_by_env = os.environ.get("NMRNN_NP_DISABLE_NUMBA", "").strip().lower() in ("1", "true", "yes", "on")
+_default = "numba" if (HAVE_NUMBA and not _disabled_by_env) else "numpy"
+
+
+def default_backend() -> str:
+    """Return the backend used when a call does not name one: ``"numba"`` or ``"numpy"``."""
+    return _default
+
+
+def resolve_backend(backend: str | None) -> str:
+    """Validate ``backend`` (``None``, ``"numba"`` or ``"numpy"``) and return the one to use."""
+    if backend is None:
+        return _default
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
+    if backend == "numba" and not HAVE_NUMBA:
+        raise ValueError("backend='numba' was requested but numba is not installed "
+                         "(pip install 'nmrnn_np[numba]')")
+    return backend
+
+
+@contextmanager
+def use_backend(backend: str) -> Iterator[str]:
+    """Temporarily make ``backend`` the default for calls that do not name one.
+
+    >>> from nmrnn_np import use_backend
+    >>> with use_backend("numpy"):
+    ...     pass
+    """
+    global _default
+    backend = resolve_backend(backend)
+    previous, _default = _default, backend
+    try:
+        yield backend
+    finally:
+        _default = previous
+
+
+def njit(func=None, **options):
+    """``numba.njit(cache=True, ...)`` when numba is installed, else the identity.
+
+    Kernels decorated with it are only called on the numba path, so without
+    numba they are plain (slow, unused) Python functions.
+    """
+    options.setdefault("cache", True)
+    options.setdefault("nogil", True)
+
+    def wrap(f):
+        return _numba.njit(**options)(f) if HAVE_NUMBA else f
+
+    return wrap if func is None else wrap(func)

@@ -1,0 +1,307 @@
+r"""Low-rank output-generating networks: the NM-RNN and the LR-RNN.
+
+Both share the output-network equation (one implementation,
+:func:`lowrank_x_update`); the NM-RNN adds the neuromodulatory subnetwork
+that sets the gain ``s`` of each rank-1 component, the LR-RNN fixes ``s = 1``.
+
+Shapes: B trials, N output units, K rank, M NM units, S signal dimension
+(K, or 1 for one global gain), U inputs (U_x of them reach x), O outputs.
+Arrays are batch-first, so a state is a (B, N) array of row vectors and a
+matrix-vector product ``W v`` is written ``v @ W.T``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import autograd.numpy as anp
+import numpy as np
+
+from .. import _validation as V
+from ..linalg import qr_q
+from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
+
+
+def lowrank_x_update(x, L, R, gain, drive, alpha: float, scale: float, phi):
+    r"""One Euler step of the low-rank output network, for a batch.
+
+    .. math::
+
+        x_t = (1 - \alpha_x)\, x_{t-1}
+              + \alpha_x \big(c\, L\, \mathrm{diag}(s_t)\, R^\top \phi(x_{t-1}) + B_x u_t\big)
+
+    evaluated right to left as ``L (s * (R^T phi(x)))`` so the N x N matrix
+    ``L diag(s) R^T`` is never formed and the cost is O(N K) per trial.
+
+    Parameters
+    ----------
+    x : (B, N) previous state x_{t-1}.
+    L, R : (N, K) left (row) and right (column) factors.
+    gain : (B, S) or scalar
+        s_t; S = K scales each rank-1 component, S = 1 all of them.
+    drive : (B, N) the input drive ``B_x u_t``.
+    alpha : dt / tau_x.
+    scale : c, 1 or 1/N.
+    phi : the rate nonlinearity (tanh or identity).
+    """
+    kappa_in = phi(x) @ R                 # (B, K): R^T phi(x), one number per component
+    recurrent = (gain * kappa_in) @ L.T   # (B, N): L (s * R^T phi(x))
+    return leaky_euler(x, scale * recurrent + drive, alpha)
+
+
+class _LowRankBase(RecurrentModel):
+    """Options shared by the NM-RNN and the LR-RNN (QR of L, tied factors, phi, 1/N)."""
+
+    def _init_lowrank(self, N, K, U, O, orthonormalize, divide_by_N, readout_bias, phi, tied):
+        self.N = V.positive_int(N, "N")
+        self.K = V.positive_int(K, "K")
+        if self.K > self.N:
+            raise ValueError(f"rank K={self.K} must not exceed the number of units N={self.N}")
+        self.U = V.positive_int(U, "U")
+        self.O = V.positive_int(O, "O")
+        self.orthonormalize = bool(orthonormalize)
+        self.divide_by_N = bool(divide_by_N)
+        self.readout_bias = bool(readout_bias)
+        self.phi = V.choice(phi, "phi", tuple(NONLINEARITIES))
+        self.tied = bool(tied)
+
+    @property
+    def recurrent_scale(self) -> float:
+        """c in the recurrent term: 1/N when ``divide_by_N`` else 1."""
+        return 1.0 / self.N if self.divide_by_N else 1.0
+
+    def _lowrank_shapes(self, U_x: int) -> dict[str, tuple[int, ...]]:
+        shapes = {"L": (self.N, self.K)}
+        if not self.tied:
+            shapes["R"] = (self.N, self.K)
+        shapes["B_x"] = (self.N, U_x)
+        shapes["C"] = (self.O, self.N)
+        if self.readout_bias:
+            shapes["d"] = (self.O,)
+        return shapes
+
+    def prepare(self, params: Params) -> Params:
+        """Replace L by the Q factor of its reduced QR (if ``orthonormalize``); tie R = L (if ``tied``)."""
+        p = dict(params)
+        if self.orthonormalize:
+            p["L"] = qr_q(p["L"])
+        if self.tied:
+            p["R"] = p["L"]
+        return p
+
+    def _readout(self, p, x):
+        y = x @ p["C"].T
+        return y + p["d"] if self.readout_bias else y
+
+
+class NMRNN(_LowRankBase):
+    r"""Neuromodulated low-rank RNN (Costacurta et al., NeurIPS 2024).
+
+    Parameters
+    ----------
+    N, K, M, U, O : int
+        Output-network units, rank, NM units, input channels, outputs.
+    tau_x, tau_z : float
+        Time constants of x and z, in the units of ``dt`` (default 10, 100 steps).
+    dt : float
+        Euler step (default 1); ``alpha_x = dt / tau_x``, ``alpha_z = dt / tau_z``.
+    signal_dim : int, optional
+        S, the dimension of s: K (default; one gain per rank-1 component) or
+        1 (one global gain for all components).
+    orthonormalize : bool
+        Use the Q factor of the QR decomposition of L (default True, as the authors).
+    divide_by_N : bool
+        Divide the recurrent term by N (default False: the authors' timing and
+        multitask NM-RNN does not; their element-finder NM-RNN does).
+    feedback : bool
+        z also receives ``W_zx phi(x_{t-1}) + b_zx`` (element-finder variant).
+    readout_bias : bool
+        Include d in ``y = C x + d`` (default True).
+    U_x : int, optional
+        Context variant: x receives only the first U_x input channels, z
+        receives all U. Default U (both receive everything).
+    phi : {"tanh", "linear"}
+        Rate nonlinearity of the output network (the theory uses "linear").
+    tied : bool
+        Symmetric factors R = L (after orthonormalisation); then there is no
+        ``R`` parameter.
+
+    Notes
+    -----
+    One Euler step (z first, s from the *new* z, x from the *old* x):
+
+    .. math::
+
+        z_t &= (1-\alpha_z) z_{t-1} + \alpha_z \big(W_z \tanh(z_{t-1}) + B_z u_t
+               [+ W_{zx} \phi(x_{t-1}) + b_{zx}]\big) \\
+        s_t &= \sigma(A z_t + a) \\
+        x_t &= (1-\alpha_x) x_{t-1} + \alpha_x \big(c\, L\,\mathrm{diag}(s_t) R^\top \phi(x_{t-1})
+               + B_x u^{x}_t\big) \\
+        y_t &= C x_t + d
+
+    Parameters (``init_params`` keys; paper symbol, shape):
+
+    ======  ==========================  =========================
+    key     symbol                      shape
+    ======  ==========================  =========================
+    L       left factors (row_factors)  (N, K)
+    R       right factors               (N, K), absent if tied
+    B_x     input weights of x          (N, U_x)
+    C       readout                     (O, N)
+    d       readout bias                (O,), if readout_bias
+    W_z     NM recurrent weights        (M, M)
+    B_z     NM input weights            (M, U)
+    A       NM-to-signal weights        (S, M)
+    a       signal intercept            (S,)
+    W_zx    feedback x -> z             (M, N), if feedback
+    b_zx    feedback bias               (M,), if feedback
+    ======  ==========================  =========================
+    """
+
+    kind = "nmrnn"
+    state_names = ("x", "z")
+    record_names = ("y", "x", "z", "s")
+
+    def __init__(self, N: int, K: int, M: int, U: int, O: int, *, tau_x: float = 10.0,
+                 tau_z: float = 100.0, dt: float = 1.0, signal_dim: int | None = None,
+                 orthonormalize: bool = True, divide_by_N: bool = False, feedback: bool = False,
+                 readout_bias: bool = True, U_x: int | None = None, phi: str = "tanh",
+                 tied: bool = False):
+        self._init_lowrank(N, K, U, O, orthonormalize, divide_by_N, readout_bias, phi, tied)
+        self.M = V.positive_int(M, "M")
+        self.tau_x = V.positive_float(tau_x, "tau_x")
+        self.tau_z = V.positive_float(tau_z, "tau_z")
+        self.dt = V.positive_float(dt, "dt")
+        self.alpha_x = V.time_constant(self.tau_x, self.dt, "tau_x")
+        self.alpha_z = V.time_constant(self.tau_z, self.dt, "tau_z")
+        S = self.K if signal_dim is None else V.positive_int(signal_dim, "signal_dim")
+        if S not in (1, self.K):
+            raise ValueError(f"signal_dim must be K={self.K} (one gain per component) or 1 (one global gain), "
+                             f"got {S}")
+        self.S = S
+        self.feedback = bool(feedback)
+        self.U_x = self.U if U_x is None else V.positive_int(U_x, "U_x")
+        if self.U_x > self.U:
+            raise ValueError(f"U_x={self.U_x} (inputs reaching x) must not exceed U={self.U}")
+
+    def config(self) -> dict[str, Any]:
+        return dict(N=self.N, K=self.K, M=self.M, U=self.U, O=self.O, tau_x=self.tau_x,
+                    tau_z=self.tau_z, dt=self.dt, signal_dim=self.S,
+                    orthonormalize=self.orthonormalize, divide_by_N=self.divide_by_N,
+                    feedback=self.feedback, readout_bias=self.readout_bias, U_x=self.U_x,
+                    phi=self.phi, tied=self.tied)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = self._lowrank_shapes(self.U_x)
+        shapes.update(W_z=(self.M, self.M), B_z=(self.M, self.U), A=(self.S, self.M), a=(self.S,))
+        if self.feedback:
+            shapes.update(W_zx=(self.M, self.N), b_zx=(self.M,))
+        return shapes
+
+    def state_sizes(self) -> dict[str, int]:
+        return {"x": self.N, "z": self.M}
+
+    #: parameter groups for partial retraining (trainer ``trainable=``)
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Named parameter groups: ``"nm"`` (the NM subnetwork), ``"output"`` (the low-rank network),
+        ``"input"`` (the input weights B_x and B_z)."""
+        shapes = self.param_shapes()
+        nm = tuple(k for k in ("W_z", "B_z", "A", "a", "W_zx", "b_zx") if k in shapes)
+        return {"nm": nm, "output": tuple(k for k in shapes if k not in nm),
+                "input": ("B_x", "B_z")}
+
+    def init_params(self, rng: None | int | np.random.Generator = None, scheme: str = "reference") -> Params:
+        """Random parameters.
+
+        ``scheme="reference"`` (timing / multitask code): L, R ~ N(0, 1);
+        B_x ~ N(0, 1)/sqrt(U_x); B_z ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N);
+        W_z, A, a ~ 0.1 N(0, 1); W_zx, b_zx ~ N(0, 1)/sqrt(N).
+        ``scheme="fan_in"`` (element-finder code): every weight N(0, 1)/sqrt(fan-in),
+        biases N(0, 1)/sqrt(fan-in of their layer), L and R N(0, 1)/sqrt(K).
+        Draws happen in :meth:`param_shapes` order from ``rng``.
+        """
+        V.choice(scheme, "scheme", ("reference", "fan_in"))
+        N, K, M, U, Ux = self.N, self.K, self.M, self.U, self.U_x
+        if scheme == "reference":
+            scales = dict(L=1.0, R=1.0, B_x=Ux ** -0.5, C=N ** -0.5, d=N ** -0.5, W_z=0.1,
+                          B_z=U ** -0.5, A=0.1, a=0.1, W_zx=N ** -0.5, b_zx=N ** -0.5)
+        else:
+            scales = dict(L=K ** -0.5, R=K ** -0.5, B_x=Ux ** -0.5, C=N ** -0.5, d=N ** -0.5,
+                          W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=M ** -0.5,
+                          W_zx=N ** -0.5, b_zx=M ** -0.5)
+        return self._draw(rng, scales)
+
+    def step(self, p: Params, state: dict, u):
+        """One Euler step for a batch (the equations in the class docstring, line by line).
+
+        ``p`` are prepared parameters (:meth:`prepare`), ``state`` holds x (B, N)
+        and z (B, M), ``u`` is (B, U). Returns the new state and the record
+        ``{"y", "x", "z", "s"}``.
+        """
+        phi = NONLINEARITIES[self.phi]
+        x_prev, z_prev = state["x"], state["z"]
+        u_x = u[:, :self.U_x]
+
+        drive_z = anp.tanh(z_prev) @ p["W_z"].T + u @ p["B_z"].T
+        if self.feedback:
+            drive_z = drive_z + phi(x_prev) @ p["W_zx"].T + p["b_zx"]
+        z = leaky_euler(z_prev, drive_z, self.alpha_z)
+        s = sigmoid(z @ p["A"].T + p["a"])
+        x = lowrank_x_update(x_prev, p["L"], p["R"], s, u_x @ p["B_x"].T,
+                             self.alpha_x, self.recurrent_scale, phi)
+        y = self._readout(p, x)
+        return {"x": x, "z": z}, {"y": y, "x": x, "z": z, "s": s}
+
+
+class LowRankRNN(_LowRankBase):
+    r"""Low-rank RNN baseline (the authors' LR-RNN): the NM-RNN's x equation with s = 1.
+
+    .. math::
+
+        x_t &= (1-\alpha) x_{t-1} + \alpha \big(\tfrac{1}{N} L R^\top \phi(x_{t-1}) + B_x u_t\big) \\
+        y_t &= C x_t + d
+
+    Parameters are those of :class:`NMRNN` without the NM subnetwork
+    (``L``, ``R``, ``B_x``, ``C``, ``d``); ``divide_by_N`` defaults to True as
+    in the authors' LR-RNN. ``tau`` is the time constant, ``alpha = dt / tau``.
+    """
+
+    kind = "lrrnn"
+    state_names = ("x",)
+    record_names = ("y", "x")
+
+    def __init__(self, N: int, K: int, U: int, O: int, *, tau: float = 10.0, dt: float = 1.0,
+                 orthonormalize: bool = True, divide_by_N: bool = True, readout_bias: bool = True,
+                 phi: str = "tanh", tied: bool = False):
+        self._init_lowrank(N, K, U, O, orthonormalize, divide_by_N, readout_bias, phi, tied)
+        self.tau = V.positive_float(tau, "tau")
+        self.dt = V.positive_float(dt, "dt")
+        self.alpha = V.time_constant(self.tau, self.dt, "tau")
+
+    def config(self) -> dict[str, Any]:
+        return dict(N=self.N, K=self.K, U=self.U, O=self.O, tau=self.tau, dt=self.dt,
+                    orthonormalize=self.orthonormalize, divide_by_N=self.divide_by_N,
+                    readout_bias=self.readout_bias, phi=self.phi, tied=self.tied)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._lowrank_shapes(self.U)
+
+    def state_sizes(self) -> dict[str, int]:
+        return {"x": self.N}
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Named parameter groups: ``"input"`` (B_x) and ``"output"`` (all the rest)."""
+        return {"input": ("B_x",), "output": tuple(k for k in self.param_shapes() if k != "B_x")}
+
+    def init_params(self, rng: None | int | np.random.Generator = None) -> Params:
+        """L, R ~ N(0, 1); B_x ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N) (the authors' scales)."""
+        N, U = self.N, self.U
+        return self._draw(rng, dict(L=1.0, R=1.0, B_x=U ** -0.5, C=N ** -0.5, d=N ** -0.5))
+
+    def step(self, p: Params, state: dict, u):
+        """One Euler step for a batch; returns the new state and ``{"y", "x"}``."""
+        phi = NONLINEARITIES[self.phi]
+        x = lowrank_x_update(state["x"], p["L"], p["R"], 1.0, u @ p["B_x"].T,
+                             self.alpha, self.recurrent_scale, phi)
+        return {"x": x}, {"y": self._readout(p, x), "x": x}
