@@ -1,0 +1,214 @@
+"""Model construction, parameters, initial states and argument validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nmrnn_np as nm
+from nmrnn_np.models import make_model
+
+
+def small_nmrnn(**kw):
+    return nm.NMRNN(N=8, K=2, M=3, U=3, O=2, **kw)
+
+
+ALL_MODELS = [
+    lambda: small_nmrnn(),
+    lambda: nm.LowRankRNN(N=8, K=2, U=3, O=2),
+    lambda: nm.VanillaRNN(N=8, U=3, O=2),
+    lambda: nm.LSTM(N=8, U=3, O=2),
+]
+
+
+def test_study_parameter_counts():
+    # the timing-task models are parameter-matched (DESIGN section 4)
+    counts = {
+        "nmrnn": nm.NMRNN(N=100, K=3, M=5, U=3, O=1).n_params(),
+        "lrrnn": nm.LowRankRNN(N=106, K=3, U=3, O=1).n_params(),
+        "rnn": nm.VanillaRNN(N=31, U=3, O=1).n_params(),
+        "lstm": nm.LSTM(N=15, U=3, O=1).n_params(),
+    }
+    # L, R, B_x (3 x 100 each) + C, d (101) + W_z 25 + B_z 15 + A 15 + a 3
+    assert counts["nmrnn"] == 900 + 101 + 25 + 15 + 15 + 3
+    assert counts["lrrnn"] == 3 * 318 + 107
+    assert counts["rnn"] == 31 * 31 + 93 + 32
+    assert counts["lstm"] == 4 * (15 * 3 + 15 * 15 + 15) + 15
+    assert max(counts.values()) / min(counts.values()) < 1.15
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_init_params_shapes_and_determinism(make):
+    model = make()
+    p1, p2, p3 = model.init_params(7), model.init_params(7), model.init_params(8)
+    assert list(p1) == list(model.param_shapes())
+    for k, shape in model.param_shapes().items():
+        assert p1[k].shape == shape and p1[k].dtype == np.float64
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert any(not np.array_equal(p1[k], p3[k]) for k in p1)
+    assert model.n_params() == sum(v.size for v in p1.values())
+
+
+def test_reference_init_scales():
+    model = nm.NMRNN(N=400, K=3, M=50, U=4, O=1)
+    p = model.init_params(0)
+    assert abs(p["L"].std() - 1.0) < 0.05
+    assert abs(p["B_x"].std() - 0.5) < 0.05
+    assert abs(p["W_z"].std() - 0.1) < 0.01
+    assert abs(p["C"].std() - 0.05) < 0.01
+
+
+def test_variant_parameter_sets():
+    assert "R" not in small_nmrnn(tied=True).param_shapes()
+    assert "d" not in small_nmrnn(readout_bias=False).param_shapes()
+    fb = small_nmrnn(feedback=True).param_shapes()
+    assert fb["W_zx"] == (3, 8) and fb["b_zx"] == (3,)
+    ctx = nm.NMRNN(N=8, K=2, M=3, U=5, O=1, U_x=3).param_shapes()
+    assert ctx["B_x"] == (8, 3) and ctx["B_z"] == (3, 5)
+    assert small_nmrnn(signal_dim=1).param_shapes()["A"] == (1, 3)
+
+
+def test_global_gain_equals_equal_per_component_gains():
+    """signal_dim=1 scales every component by the same s: same as K gains that are all equal."""
+    glob = small_nmrnn(signal_dim=1)
+    per = small_nmrnn()
+    p = glob.init_params(1)
+    q = dict(p, A=np.repeat(p["A"], 2, axis=0), a=np.repeat(p["a"], 2))
+    u = np.random.default_rng(0).normal(size=(2, 15, 3))
+    np.testing.assert_allclose(glob.simulate(p, u, backend="numpy").y, per.simulate(q, u, backend="numpy").y,
+                               rtol=1e-13)
+
+
+def test_tied_and_orthonormal_factors():
+    model = small_nmrnn(tied=True)
+    p = model.prepare(model.init_params(0))
+    assert p["R"] is p["L"]
+    np.testing.assert_allclose(p["L"].T @ p["L"], np.eye(2), atol=1e-13)
+
+
+def test_context_routing_x_ignores_context_inputs():
+    model = nm.NMRNN(N=8, K=2, M=3, U=5, O=1, U_x=3)
+    p = model.init_params(2)
+    u = np.random.default_rng(1).normal(size=(2, 12, 5))
+    u2 = u.copy()
+    u2[..., 3:] += 1.0
+    t1, t2 = model.simulate(p, u, backend="numpy"), model.simulate(p, u2, backend="numpy")
+    # z sees the context channels, so the trajectories differ ...
+    assert not np.allclose(t1.z, t2.z)
+    # ... but with the NM subnetwork cut off from them, x would not: check B_x really has 3 columns
+    p0 = dict(p, B_z=np.concatenate([p["B_z"][:, :3], np.zeros((3, 2))], axis=1))
+    np.testing.assert_array_equal(model.simulate(p0, u, backend="numpy").y, model.simulate(p0, u2, backend="numpy").y)
+
+
+def test_initial_states_defaults_and_broadcast():
+    model = small_nmrnn()
+    p = model.init_params(0)
+    u = np.zeros((3, 4, 3))
+    default = model.simulate(p, u, backend="numpy")
+    explicit = model.simulate(p, u, x0=np.full(8, 0.1), z0=np.full((3, 3), 0.1), backend="numpy")
+    np.testing.assert_array_equal(default.y, explicit.y)
+    per_trial = model.simulate(p, u, x0=np.arange(24.0).reshape(3, 8) / 24, backend="numpy")
+    assert not np.allclose(per_trial.y[0], per_trial.y[1])
+
+
+def test_trajectory_shapes():
+    model = small_nmrnn()
+    tr = model.simulate(model.init_params(0), np.zeros((4, 6, 3)), backend="numpy")
+    assert tr.y.shape == (4, 6, 2) and tr.x.shape == (4, 6, 8)
+    assert tr.z.shape == (4, 6, 3) and tr.s.shape == (4, 6, 2)
+    assert np.all((tr.s > 0) & (tr.s < 1))
+    assert set(tr.as_dict()) == {"y", "x", "z", "s"}
+    lstm = nm.LSTM(N=5, U=3, O=1)
+    tr = lstm.simulate(lstm.init_params(0), np.zeros((2, 6, 3)), backend="numpy")
+    assert set(tr.as_dict()) == {"y", "h", "c"}
+
+
+def test_config_round_trip_and_registry():
+    for make in ALL_MODELS:
+        model = make()
+        assert make_model(model.kind, **model.config()) == model
+    with pytest.raises(ValueError, match="unknown model 'gru'"):
+        make_model("gru")
+
+
+# ---------------------------------------------------------------------------
+# bad input: ValueError naming the argument, before any kernel runs
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(tau_x=0.0), "tau_x"),
+    (dict(tau_z=-1.0), "tau_z"),
+    (dict(dt=20.0), "dt=20.0 is larger than tau_x"),
+    (dict(signal_dim=2 + 1), "signal_dim"),
+    (dict(phi="relu"), "phi"),
+    (dict(U_x=4), "U_x"),
+])
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_nmrnn(**kwargs)
+
+
+def test_dt_larger_than_tau_mentions_instability():
+    with pytest.raises(ValueError, match="unstable"):
+        nm.VanillaRNN(N=4, U=1, O=1, tau=2.0, dt=3.0)
+
+
+def test_rank_larger_than_units():
+    with pytest.raises(ValueError, match="rank K=5 must not exceed .* N=4"):
+        nm.NMRNN(N=4, K=5, M=2, U=1, O=1)
+    with pytest.raises(ValueError, match="N must be an integer"):
+        nm.LowRankRNN(N=0, K=1, U=1, O=1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"] if nm.HAVE_NUMBA else ["numpy"])
+def test_bad_params_and_inputs(backend):
+    model = small_nmrnn()
+    p = model.init_params(0)
+    u = np.zeros((2, 5, 3))
+    with pytest.raises(ValueError, match=r"missing keys \['A'\]"):
+        model.simulate({k: v for k, v in p.items() if k != "A"}, u, backend=backend)
+    with pytest.raises(ValueError, match=r"unexpected keys \['W'\]"):
+        model.simulate(dict(p, W=np.zeros((8, 8))), u, backend=backend)
+    with pytest.raises(ValueError, match=r"params\['L'\] must have shape \(8, 2\)"):
+        model.simulate(dict(p, L=np.zeros((8, 3))), u, backend=backend)
+    with pytest.raises(ValueError, match=r"params\['W_z'\] contains NaN"):
+        model.simulate(dict(p, W_z=np.full((3, 3), np.nan)), u, backend=backend)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(any, any, 3\)"):
+        model.simulate(p, np.zeros((2, 5)), backend=backend)
+    with pytest.raises(ValueError, match=r"inputs must have shape"):
+        model.simulate(p, np.zeros((2, 5, 4)), backend=backend)
+    with pytest.raises(ValueError, match="inputs contains NaN"):
+        model.simulate(p, np.full((2, 5, 3), np.inf), backend=backend)
+    with pytest.raises(ValueError, match=r"x0 must have shape \(8,\) or \(2, 8\)"):
+        model.simulate(p, u, x0=np.zeros(7), backend=backend)
+    with pytest.raises(ValueError, match="unknown initial state"):
+        model.simulate(p, u, h0=np.zeros(8), backend=backend)
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 5, 2\)"):
+        model.loss_and_grad(p, u, np.zeros((2, 5, 1)), backend=backend)
+    with pytest.raises(ValueError, match="mask is zero everywhere"):
+        model.loss_and_grad(p, u, np.zeros((2, 5, 2)), np.zeros((2, 5)), backend=backend)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        model.simulate(p, u, backend="jax")
+
+
+def test_reference_params_errors():
+    with pytest.raises(ValueError, match="unknown kind 'gru'"):
+        nm.from_reference_params("gru", {})
+    with pytest.raises(ValueError, match="missing keys"):
+        nm.from_reference_params("rnn", {"recurrent_weights": np.eye(3)})
+    with pytest.raises(ValueError, match="unexpected hyper-parameter"):
+        nm.from_reference_params("lstm", {}, tau=3.0)
+    with pytest.raises(ValueError, match="cannot map"):
+        nm.to_reference_params(small_nmrnn(feedback=True), small_nmrnn(feedback=True).init_params(0))
+
+
+def test_losses():
+    from nmrnn_np import losses
+    rng = np.random.default_rng(0)
+    y, t = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2))
+    mask = (rng.random((3, 4, 1)) < 0.5).astype(float)
+    mask[0, 0] = 1.0
+    expected = np.sum(np.broadcast_to(mask, y.shape) * (y - t) ** 2) / (np.sum(mask) * 2)
+    assert np.isclose(losses.masked_mse(y, t, mask), expected)
+    assert np.isclose(losses.masked_mse(y, t), np.mean((y - t) ** 2))
+    assert np.isclose(losses.last_step_mse(y, t), np.mean((y[:, -1] - t[:, -1]) ** 2))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        losses.get_loss("l1")
