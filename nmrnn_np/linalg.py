@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from autograd.extend import defvjp, primitive
+from scipy.linalg import solve_triangular
 
 
 @primitive
@@ -52,9 +53,9 @@ def _qr_q_vjp(Q: np.ndarray, A: np.ndarray):
     def vjp(Qbar):
         M = -Qbar.T @ Q
         B = Qbar + Q @ _copyltu(M)
-        # B R^{-T}  ==  solve(R, B^T)^T  (R is triangular)
-        from scipy.linalg import solve_triangular
-        return solve_triangular(R, B.T, lower=False).T
+        # B R^{-T}  ==  solve(R, B^T)^T  (R is triangular); non-finite cotangents pass through
+        # as NaN so the trainer can report divergence instead of a scipy error
+        return solve_triangular(R, B.T, lower=False, check_finite=False).T
 
     return vjp
 
