@@ -1,0 +1,228 @@
+"""Analyses of trained NM-RNNs: clamping the neuromodulatory signal, latent projections.
+
+The models simulate their own ``s``; to ask what each component of ``s`` does,
+:func:`simulate_nmrnn_clamped` reruns the NM-RNN with chosen components of
+``s`` replaced by constants. It reuses the model's own equations:
+:meth:`NMRNN.step` advances the neuromodulatory state z (and gives the
+unclamped s), and the shared low-rank update
+:func:`nmrnn_np.models.lowrank_x_update` advances x with the clamped s, so
+with nothing clamped the result equals :meth:`NMRNN.simulate` on the NumPy
+path exactly (a test checks this).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .. import _validation as V
+from ..metrics import masked_l2
+from ..models import NMRNN, lowrank_x_update
+from ..models.base import NONLINEARITIES
+
+__all__ = ["CLAMP_MODES", "simulate_nmrnn_clamped", "clamp_values", "ablate_components",
+           "Ablation", "latent_projection", "align_to_events"]
+
+#: what a clamped component of s is held at: its mean over the trial, 0, or 1
+CLAMP_MODES = ("mean", "zero", "one")
+
+
+def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], inputs,
+                           clamp: Mapping[int, float | np.ndarray] | None = None,
+                           **initial_states) -> dict[str, np.ndarray]:
+    """Simulate an NM-RNN with some components of s held at given values.
+
+    Parameters
+    ----------
+    model : NMRNN
+    params : dict of arrays
+        The model's parameters.
+    inputs : array (B, T, U)
+    clamp : dict {component: value}, optional
+        Component index k in ``[0, S)`` -> the value ``s_k`` is held at: a
+        scalar, or a (B,) array (one value per trial). Components not listed
+        follow the network. ``None`` or ``{}`` clamps nothing.
+    **initial_states
+        ``x0``, ``z0`` as in :meth:`NMRNN.simulate` (0.1 everywhere by default).
+
+    Returns
+    -------
+    dict
+        ``y`` (B, T, O), ``x`` (B, T, N), ``z`` (B, T, M) and ``s`` (B, T, S),
+        where ``s`` is the signal the output network received (clamped
+        components included).
+
+    Notes
+    -----
+    z evolves as in the unclamped network (it does not see x unless the model
+    has ``feedback``, in which case it sees the clamped network's x). Only
+    the x update receives the clamped signal.
+    """
+    if not isinstance(model, NMRNN):
+        raise ValueError(f"model must be an NMRNN, got {type(model).__name__}")
+    params = model.check_params(params)
+    inputs = model.check_inputs(inputs)
+    B, T, _ = inputs.shape
+    init = model.initial_states(B, **initial_states)
+    clamp = dict(clamp or {})
+    fixed = {}
+    for k, value in clamp.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < model.S:
+            raise ValueError(f"clamp keys must be components 0..{model.S - 1} of s, got {k!r}")
+        # float_array returns at least 1-d arrays, so a scalar arrives as shape (1,)
+        arr = V.float_array(value, f"clamp[{k}]", ndim=(0, 1))
+        if np.ndim(value) == 0:
+            arr = arr.reshape(())
+        elif arr.shape != (B,):
+            raise ValueError(f"clamp[{k}] must be a scalar or have shape ({B},), got {arr.shape}")
+        fixed[int(k)] = np.broadcast_to(arr, (B,))
+    p = model.prepare(params)
+    phi = NONLINEARITIES[model.phi]
+    state = {"x": init["x0"], "z": init["z0"]}
+    out = {k: np.empty((B, T, n)) for k, n in
+           (("y", model.O), ("x", model.N), ("z", model.M), ("s", model.S))}
+    for t in range(T):
+        u = inputs[:, t, :]
+        # the model's own step gives z_t and the unclamped s_t; x is redone below with s clamped
+        new_state, rec = model.step(p, state, u)
+        s = np.array(rec["s"], dtype=np.float64)
+        for k, v in fixed.items():
+            s[:, k] = v
+        x = lowrank_x_update(state["x"], p["L"], p["R"], s, u[:, :model.U_x] @ p["B_x"].T,
+                             model.alpha_x, model.recurrent_scale, phi)
+        y = model._readout(p, x)
+        state = {"x": x, "z": new_state["z"]}
+        out["y"][:, t], out["x"][:, t], out["z"][:, t], out["s"][:, t] = y, x, new_state["z"], s
+    return out
+
+
+def clamp_values(s: np.ndarray, mode: str) -> np.ndarray:
+    """Value each component of s is clamped to, per trial: (B, S).
+
+    Parameters
+    ----------
+    s : array (B, T, S)
+        The unclamped signal.
+    mode : {"mean", "zero", "one"}
+        ``"mean"``: the component's mean over the trial's time steps;
+        ``"zero"`` / ``"one"``: the constants 0 and 1 (the ends of the
+        sigmoid's range: component switched off / fully on).
+    """
+    V.choice(mode, "clamp mode", CLAMP_MODES)
+    s = V.float_array(s, "s", ndim=3)
+    if mode == "mean":
+        return s.mean(axis=1)
+    return np.full((s.shape[0], s.shape[2]), 0.0 if mode == "zero" else 1.0)
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Result of :func:`ablate_components`.
+
+    Attributes
+    ----------
+    mode : str
+        Clamp mode (see :data:`CLAMP_MODES`).
+    baseline_error : float
+        Masked L2 error of the unclamped network.
+    errors : ndarray (S,)
+        Masked L2 error with component k clamped.
+    outputs : ndarray (S, B, T, O)
+        Outputs with component k clamped.
+    baseline_outputs : ndarray (B, T, O)
+    values : ndarray (B, S)
+        The values the components were clamped to.
+    """
+
+    mode: str
+    baseline_error: float
+    errors: np.ndarray
+    outputs: np.ndarray
+    baseline_outputs: np.ndarray
+    values: np.ndarray
+
+    @property
+    def error_increase(self) -> np.ndarray:
+        """``errors - baseline_error`` (S,): how much worse clamping component k makes the network."""
+        return self.errors - self.baseline_error
+
+
+def ablate_components(model: NMRNN, params: Mapping[str, np.ndarray], inputs, targets, mask=None,
+                      mode: str = "mean", components: Sequence[int] | None = None) -> Ablation:
+    """Clamp each component of s in turn and measure the output error.
+
+    Parameters
+    ----------
+    model, params, inputs
+        As in :func:`simulate_nmrnn_clamped`.
+    targets : array (B, T, O)
+    mask : array (B, T, 1) or (B, T, O), optional
+    mode : {"mean", "zero", "one"}
+        What each component is clamped to (:func:`clamp_values`).
+    components : sequence of int, optional
+        Components to ablate (default all S).
+    """
+    base = simulate_nmrnn_clamped(model, params, inputs)
+    values = clamp_values(base["s"], mode)
+    comps = list(range(model.S)) if components is None else [int(k) for k in components]
+    outs, errs = [], []
+    for k in comps:
+        run = simulate_nmrnn_clamped(model, params, inputs, clamp={k: values[:, k]})
+        outs.append(run["y"])
+        errs.append(masked_l2(run["y"], targets, mask))
+    return Ablation(mode=mode, baseline_error=masked_l2(base["y"], targets, mask), errors=np.array(errs),
+                    outputs=np.array(outs), baseline_outputs=base["y"], values=values)
+
+
+def latent_projection(model, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    r"""Project the output-network state on the left factors: :math:`\kappa_t = L^\top x_t`.
+
+    Uses the factors the dynamics use (``model.prepare(params)["L"]``: the
+    orthonormalised L when ``orthonormalize`` is on), so with orthonormal L
+    the K coordinates are the state's components in the recurrent subspace.
+
+    Parameters
+    ----------
+    model : NMRNN or LowRankRNN
+    params : dict of arrays
+    x : array (B, T, N)
+
+    Returns
+    -------
+    ndarray (B, T, K)
+    """
+    p = model.prepare(model.check_params(params))
+    x = V.float_array(x, "x", shape=(None, None, model.N))
+    return x @ np.asarray(p["L"])
+
+
+def align_to_events(values: np.ndarray, events: np.ndarray, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut windows of ``values`` around one event per trial, padding with NaN outside the trial.
+
+    Parameters
+    ----------
+    values : array (B, T, C)
+    events : int array (B,)
+        Step of the event in each trial (e.g. the go cue).
+    before, after : int
+        Window ``[event - before, event + after)``.
+
+    Returns
+    -------
+    lags : ndarray (before + after,)
+        Time relative to the event.
+    windows : ndarray (B, before + after, C)
+    """
+    values = V.float_array(values, "values", ndim=3, finite=False)
+    events = np.asarray(events, dtype=np.int64)
+    B, T, C = values.shape
+    if events.shape != (B,):
+        raise ValueError(f"events must have shape ({B},), got {events.shape}")
+    lags = np.arange(-int(before), int(after))
+    windows = np.full((B, lags.size, C), np.nan)
+    for b in range(B):
+        t = events[b] + lags
+        ok = (t >= 0) & (t < T)
+        windows[b, ok] = values[b, t[ok]]
+    return lags, windows

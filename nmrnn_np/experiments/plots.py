@@ -1,0 +1,273 @@
+"""Figures of the Measure-Wait-Go experiment.
+
+Each function takes already-computed numbers (or trained models to simulate)
+and returns a :class:`matplotlib.figure.Figure` built without pyplot, so
+saving works headless and leaves interactive matplotlib state alone.
+:func:`make_all` writes every figure of an experiment folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .analysis import ablate_components, align_to_events, latent_projection
+
+__all__ = ["plot_errors", "plot_outputs", "plot_nm_signal", "plot_ablation", "plot_latents",
+           "plot_training", "make_all", "representative_seed"]
+
+LABELS = {"nmrnn": "NM-RNN", "lrrnn": "LR-RNN", "rnn": "RNN", "lstm": "LSTM"}
+MODEL_COLORS = {"nmrnn": "#1b7837", "lrrnn": "#762a83", "rnn": "#2166ac", "lstm": "#b35806"}
+GROUP_COLORS = {"trained": "0.35", "shorter": "#d6604d", "longer": "#4393c3"}
+#: window around the go cue in the aligned plots (steps before, after)
+GO_WINDOW = (30, 60)
+
+
+def _interval_colors(intervals: Sequence[int]):
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"]
+    iv = np.asarray(intervals, dtype=float)
+    span = max(iv.max() - iv.min(), 1.0)
+    return {int(i): cmap(0.05 + 0.85 * (i - iv.min()) / span) for i in intervals}
+
+
+def _save(fig: Figure, path: Path) -> str:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, format="png")
+    tmp.replace(path)
+    return path.name
+
+
+def representative_seed(runs: Sequence[Mapping[str, Any]], model: str) -> int:
+    """The seed whose extrapolation error is the median of ``model``'s seeds (lower middle if even)."""
+    rs = [r for r in runs if r["model"] == model]
+    if not rs:
+        raise ValueError(f"no runs of model {model!r}")
+    key = lambda r: r["l2"]["extrapolated"] if r["l2"]["extrapolated"] is not None else r["l2"]["trained"]  # noqa: E731
+    rs = sorted(rs, key=key)
+    return rs[(len(rs) - 1) // 2]["seed"]
+
+
+# ----------------------------------------------------------------------------
+def plot_errors(runs: Sequence[Mapping[str, Any]], models: Sequence[str], interval_labels: Mapping[str, str]) -> Figure:
+    """L2 error per model on trained, shorter and longer intervals; a point per seed, a bar at the mean."""
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    groups = ("trained", "shorter", "longer")
+    offsets = dict(zip(groups, (-0.25, 0.0, 0.25)))
+    rng = np.random.default_rng(0)  # jitter only; fixed so figures are reproducible
+    for i, m in enumerate(models):
+        rs = [r for r in runs if r["model"] == m]
+        for g in groups:
+            vals = np.array([r["l2"][g] for r in rs if r["l2"][g] is not None])
+            if vals.size == 0:
+                continue
+            x = i + offsets[g] + rng.uniform(-0.05, 0.05, vals.size)
+            ax.scatter(x, vals, s=18, color=GROUP_COLORS[g], alpha=0.8, zorder=3,
+                       label=f"{g} ({interval_labels[g]})" if i == 0 else None)
+            ax.hlines(vals.mean(), i + offsets[g] - 0.1, i + offsets[g] + 0.1, color=GROUP_COLORS[g], lw=2.5)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(models)), [LABELS[m] for m in models])
+    ax.set_ylabel("L2 error (mean squared error)")
+    ax.set_title("Measure-Wait-Go: error on trained and untrained intervals")
+    ax.grid(axis="y", which="major", alpha=0.3)
+    ax.legend(title="intervals", fontsize=8, title_fontsize=8)
+    return fig
+
+
+def _go_aligned(ax, y, targets, info, trial_idx, colors, show_target=True):
+    lags, yw = align_to_events(y[trial_idx], info.t_go[trial_idx], *GO_WINDOW)
+    _, tw = align_to_events(targets[trial_idx], info.t_go[trial_idx], *GO_WINDOW)
+    for j, b in enumerate(trial_idx):
+        c = colors[int(info.interval[b])]
+        if show_target:
+            ax.plot(lags, tw[j, :, 0], ls="--", color=c, lw=1.0, alpha=0.8)
+        ax.plot(lags, yw[j, :, 0], color=c, lw=1.5)
+    ax.axvline(0, color="k", lw=0.6, alpha=0.5)
+
+
+def plot_outputs(sims: Mapping[str, np.ndarray], targets: np.ndarray, info, trained: Sequence[int],
+                 seeds: Mapping[str, int]) -> Figure:
+    """Outputs of each model (rows) for trained and extrapolated intervals (columns), aligned to go.
+
+    ``sims`` maps model name -> outputs (B, T, 1) on the test set.
+    """
+    models = list(sims)
+    fig = Figure(figsize=(8.0, 1.9 * len(models) + 0.6), layout="constrained")
+    axes = fig.subplots(len(models), 2, sharex=True, sharey=True, squeeze=False)
+    colors = _interval_colors(info.interval)
+    is_trained = np.isin(info.interval, list(trained))
+    idx_tr, idx_ex = np.flatnonzero(is_trained), np.flatnonzero(~is_trained)
+    for r, m in enumerate(models):
+        _go_aligned(axes[r, 0], sims[m], targets, info, idx_tr, colors)
+        _go_aligned(axes[r, 1], sims[m], targets, info, idx_ex, colors)
+        axes[r, 0].set_ylabel(f"{LABELS[m]}\n(seed {seeds[m]})")
+    axes[0, 0].set_title("trained intervals")
+    axes[0, 1].set_title("untrained intervals (extrapolation)")
+    for ax in axes[-1]:
+        ax.set_xlabel("steps from go cue")
+    _interval_legend(fig, colors)
+    return fig
+
+
+def _interval_legend(fig: Figure, colors: Mapping[int, Any]) -> None:
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=c, lw=2) for c in colors.values()]
+    fig.legend(handles, [str(i) for i in colors], title="interval", loc="outside right center", fontsize=7,
+               title_fontsize=8)
+
+
+def plot_nm_signal(s: np.ndarray, info, seed: int) -> Figure:
+    """Each component of s (rows) aligned to the go cue; a line per interval, a dot at the ramp end."""
+    S = s.shape[2]
+    fig = Figure(figsize=(7.0, 1.7 * S + 0.8), layout="constrained")
+    axes = fig.subplots(S, 1, sharex=True, squeeze=False)[:, 0]
+    colors = _interval_colors(info.interval)
+    lags, sw = align_to_events(s, info.t_go, *GO_WINDOW)
+    for k, ax in enumerate(axes):
+        for b in range(s.shape[0]):
+            c = colors[int(info.interval[b])]
+            ax.plot(lags, sw[b, :, k], color=c, lw=1.4)
+            end = int(info.interval[b])
+            if end < GO_WINDOW[1]:
+                ax.plot(end, sw[b, GO_WINDOW[0] + end, k], "o", color=c, ms=3)
+        ax.axvline(0, color="k", lw=0.6, alpha=0.5)
+        ax.set_ylabel(f"s{k + 1}(t)")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_title(f"NM-RNN neuromodulatory signal aligned to go (seed {seed}); dot = end of ramp")
+    axes[-1].set_xlabel("steps from go cue")
+    _interval_legend(fig, colors)
+    return fig
+
+
+def plot_ablation(ablation, info, targets, increases: np.ndarray, seed: int) -> Figure:
+    """Outputs with each component of s clamped (top) and the error increase per component (bottom).
+
+    ``increases`` (n_seeds, S) holds every seed's error increase; the outputs are those of ``seed``.
+    """
+    S = ablation.errors.size
+    fig = Figure(figsize=(2.6 * (S + 1), 5.6), layout="constrained")
+    gs = fig.add_gridspec(2, S + 1, height_ratios=(1.3, 1))
+    colors = _interval_colors(info.interval)
+    idx = np.arange(targets.shape[0])
+    ax0 = fig.add_subplot(gs[0, 0])
+    _go_aligned(ax0, ablation.baseline_outputs, targets, info, idx, colors)
+    ax0.set_title(f"intact\nL2 {ablation.baseline_error:.1e}", fontsize=9)
+    ax0.set_xlabel("steps from go")
+    what = {"mean": "its trial mean", "zero": "0", "one": "1"}[ablation.mode]
+    for k in range(S):
+        ax = fig.add_subplot(gs[0, k + 1], sharey=ax0)
+        _go_aligned(ax, ablation.outputs[k], targets, info, idx, colors)
+        ax.set_title(f"s{k + 1} clamped to {what}\nL2 {ablation.errors[k]:.1e} "
+                     f"({ablation.error_increase[k]:+.1e})", fontsize=9)
+        ax.set_xlabel("steps from go")
+    ax0.set_ylabel(f"output (seed {seed})")
+    axb = fig.add_subplot(gs[1, :])
+    inc = np.asarray(increases)
+    for k in range(S):
+        axb.scatter(np.full(inc.shape[0], k) + np.linspace(-0.08, 0.08, inc.shape[0]), inc[:, k],
+                    color=MODEL_COLORS["nmrnn"], s=20, zorder=3)
+        axb.hlines(inc[:, k].mean(), k - 0.2, k + 0.2, color="k", lw=2)
+    axb.axhline(0, color="0.5", lw=0.8)
+    axb.set_xticks(range(S), [f"s{k + 1}" for k in range(S)])
+    axb.set_ylabel("increase of test L2 error")
+    axb.set_title(f"error increase when each component is clamped to {what} (a point per seed)", fontsize=9)
+    if np.all(inc > 0):
+        axb.set_yscale("log")
+    return fig
+
+
+def plot_latents(kappa: np.ndarray, info, seed: int) -> Figure:
+    r"""The state projected on the left factors, kappa = L^T x: each coordinate aligned to go, and
+    the first two against each other over the whole trial."""
+    K = kappa.shape[2]
+    fig = Figure(figsize=(10.0, 1.7 * max(K, 2) + 0.8), layout="constrained")
+    gs = fig.add_gridspec(K, 2, width_ratios=(1.6, 1))
+    colors = _interval_colors(info.interval)
+    lags, kw = align_to_events(kappa, info.t_go, *GO_WINDOW)
+    axes = []
+    for k in range(K):
+        ax = fig.add_subplot(gs[k, 0], sharex=axes[0] if axes else None)
+        for b in range(kappa.shape[0]):
+            ax.plot(lags, kw[b, :, k], color=colors[int(info.interval[b])], lw=1.3)
+        ax.axvline(0, color="k", lw=0.6, alpha=0.5)
+        ax.set_ylabel(f"kappa{k + 1}")
+        axes.append(ax)
+    axes[0].set_title(f"NM-RNN state on its left factors, aligned to go (seed {seed})")
+    axes[-1].set_xlabel("steps from go cue")
+    if K >= 2:
+        ax = fig.add_subplot(gs[:, 1])
+        for b in range(kappa.shape[0]):
+            c = colors[int(info.interval[b])]
+            ax.plot(kappa[b, :, 0], kappa[b, :, 1], color=c, lw=1.2)
+            ax.plot(kappa[b, info.t_go[b], 0], kappa[b, info.t_go[b], 1], "o", color=c, ms=4)
+        ax.set_xlabel("kappa1")
+        ax.set_ylabel("kappa2")
+        ax.set_title("whole trial (dot = go cue)")
+    _interval_legend(fig, colors)
+    return fig
+
+
+def plot_training(runs: Sequence[Mapping[str, Any]], models: Sequence[str]) -> Figure:
+    """Training loss against step, a line per seed, one panel per model."""
+    fig = Figure(figsize=(3.0 * len(models), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    for ax, m in zip(axes, models):
+        for r in runs:
+            if r["model"] != m or "step" not in r.get("curve", {}):
+                continue
+            ax.plot(r["curve"]["step"], r["curve"]["loss"], color=MODEL_COLORS[m], alpha=0.7, lw=1)
+        boundaries = np.cumsum([s["steps"] for s in next((r.get("stages", []) for r in runs
+                                                         if r["model"] == m), [])])[:-1]
+        for b in boundaries:
+            ax.axvline(b, color="0.5", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(LABELS[m])
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("training loss")
+    return fig
+
+
+# ----------------------------------------------------------------------------
+def make_all(out: str | Path, cfg: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
+             models_loaded: Mapping[tuple[str, int], tuple[Any, Mapping[str, np.ndarray]]],
+             clamp: str = "mean") -> dict[str, str]:
+    """Write every figure into ``out``; return ``{figure key: file name}``.
+
+    ``models_loaded`` maps ``(model name, seed)`` to ``(model, params)``.
+    The per-trial figures show each model's median seed
+    (:func:`representative_seed`).
+    """
+    from .mwg import _backend, make_tasks
+
+    out = Path(out)
+    files: dict[str, str] = {}
+    models = [m for m in cfg["experiment"]["models"] if any(r["model"] == m for r in runs)]
+    from .mwg import _interval_label
+    files["errors"] = _save(plot_errors(runs, models, _interval_label(cfg)), out / "mwg_errors.png")
+    _, test_task = make_tasks(cfg)
+    xt, yt, mt, info = test_task.all_trials(return_info=True)
+    backend = _backend(cfg)
+    seeds = {m: representative_seed(runs, m) for m in models}
+    sims = {}
+    for m in models:
+        model, params = models_loaded[(m, seeds[m])]
+        sims[m] = model.simulate(params, xt, backend=backend).y
+    files["outputs"] = _save(plot_outputs(sims, yt, info, cfg["task"]["train_intervals"], seeds),
+                             out / "mwg_outputs.png")
+    if "nmrnn" in models:
+        model, params = models_loaded[("nmrnn", seeds["nmrnn"])]
+        traj = model.simulate(params, xt, backend=backend)
+        files["nm_signal"] = _save(plot_nm_signal(traj.s, info, seeds["nmrnn"]), out / "mwg_nm_signal.png")
+        ab = ablate_components(model, params, xt, yt, mt, mode=clamp)
+        increases = np.array([r["ablation"]["increase"] for r in runs
+                              if r["model"] == "nmrnn" and "ablation" in r])
+        files["ablation"] = _save(plot_ablation(ab, info, yt, increases, seeds["nmrnn"]),
+                                  out / "mwg_ablation.png")
+        kappa = latent_projection(model, params, traj.x)
+        files["latents"] = _save(plot_latents(kappa, info, seeds["nmrnn"]), out / "mwg_latents.png")
+    files["training"] = _save(plot_training(runs, models), out / "mwg_training.png")
+    return files
