@@ -10,6 +10,31 @@ from .. import _validation as V
 from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
 
 
+def _c(a) -> np.ndarray:
+    """A C-contiguous, writeable float64 array (no copy when it already is one).
+
+    numba compiles a kernel once per argument type and a read-only array (a
+    broadcast initial state, say) is a different type: one layout for all
+    calls keeps it to one compilation per kernel.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return a if a.flags.writeable else a.copy()
+
+
+def _empty_arrays(*shapes: tuple[int, ...]) -> list[np.ndarray]:
+    """Uninitialised C-contiguous float64 arrays of the given shapes, carved from one allocation.
+
+    Several megabyte-sized blocks freed together make glibc's malloc hand the
+    memory back to the system, and the next call then pays one page fault per
+    4 kB page (about 0.5 ms per forward pass at the timing-task sizes, as much
+    as the computation); a single block is kept and reused.
+    """
+    sizes = [int(np.prod(s)) for s in shapes]
+    buf = np.empty(sum(sizes))
+    offsets = np.cumsum([0] + sizes)
+    return [buf[o:o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
+
+
 class VanillaRNN(RecurrentModel):
     r"""Full-rank rate RNN (the authors' vanilla RNN baseline).
 
@@ -83,8 +108,41 @@ class VanillaRNN(RecurrentModel):
             y = y + p["d"]
         return {"x": x}, {"y": y, "x": x}
 
+    # -- numba fast path: nmrnn_np._kernels.dense ------------------------------
+    @property
+    def _kernel_keys(self) -> tuple[str, ...]:
+        return tuple(self.param_shapes())
+
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
+        """``y`` and ``x`` (B, T, .), plus the kernel's time-major arrays for the backward pass.
+
+        The kernel works time-major (each step's batch is one contiguous block):
+        ``x`` is a (B, T, N) transposed view of its (T + 1, B, N) array, not a
+        copy; ``y`` is copied to C order (it is small and feeds the loss).
+        """
+        from .._kernels import dense
+        B, T, _ = inputs.shape
+        u = _c(np.transpose(inputs, (1, 0, 2)))
+        x, r, y = _empty_arrays((T + 1, B, self.N), (T + 1, B, self.N), (T, B, self.O))
+        d = p["d"] if self.readout_bias else np.zeros(self.O)
+        dense.rnn_forward(u, _c(init["x0"]), _c(p["W"].T), _c(p["B_x"].T), _c(p["C"].T), _c(d),
+                          self.alpha, self.recurrent_scale, self.phi == "linear", x, r, y)
+        return {"y": _c(y.transpose(1, 0, 2)), "x": x[1:].transpose(1, 0, 2), "_u": u, "_x": x, "_r": r}
+
+    def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
+        """Gradient of ``sum(g_y * y)`` with respect to every parameter, by the BPTT kernel."""
+        from .._kernels import dense
+        grads = {k: np.empty(shape) for k, shape in self.param_shapes().items()}
+        dd = grads["d"] if self.readout_bias else np.empty(self.O)
+        dense.rnn_backward(fwd["_u"], fwd["_x"], fwd["_r"], _c(np.transpose(g_y, (1, 0, 2))), _c(p["W"]),
+                           _c(p["C"]), self.alpha, self.recurrent_scale, self.phi == "linear",
+                           grads["W"], grads["B_x"], grads["C"], dd)
+        return grads
+
 
 GATES = ("i", "f", "g", "o")
+#: gate order in the stacked arrays of the numba kernels: the three sigmoid gates first
+_KERNEL_GATES = ("i", "f", "o", "g")
 
 
 class LSTM(RecurrentModel):
@@ -149,3 +207,43 @@ class LSTM(RecurrentModel):
         h = o * anp.tanh(c)
         y = h @ p["C"].T
         return {"c": c, "h": h}, {"y": y, "h": h, "c": c}
+
+    # -- numba fast path: nmrnn_np._kernels.dense ------------------------------
+    @property
+    def _kernel_keys(self) -> tuple[str, ...]:
+        return tuple(self.param_shapes())
+
+    def _stacked(self, p: Params, prefix: str, suffix: str) -> np.ndarray:
+        """The four gate arrays ``p[prefix + q + suffix]`` stacked along axis 0 in kernel order."""
+        return np.concatenate([p[f"{prefix}{q}{suffix}"] for q in _KERNEL_GATES], axis=0)
+
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
+        """``y``, ``h``, ``c`` (B, T, .), plus the kernel's time-major arrays for the backward pass.
+
+        ``h`` and ``c`` are (B, T, N) transposed views of the kernel's time-major
+        (T + 1, B, N) arrays, not copies; ``y`` is copied to C order.
+        """
+        from .._kernels import dense
+        B, T, _ = inputs.shape
+        N = self.N
+        u = _c(np.transpose(inputs, (1, 0, 2)))
+        gates, tc, y, c, h = _empty_arrays((T, B, 4 * N), (T, B, N), (T, B, self.O), (T + 1, B, N), (T + 1, B, N))
+        dense.lstm_forward(u, _c(init["c0"]), _c(init["h0"]), _c(self._stacked(p, "W_", "u").T),
+                           _c(self._stacked(p, "W_", "h").T), _c(self._stacked(p, "b_", "")), _c(p["C"].T),
+                           gates, c, tc, h, y)
+        return {"y": _c(y.transpose(1, 0, 2)), "h": h[1:].transpose(1, 0, 2), "c": c[1:].transpose(1, 0, 2),
+                "_u": u, "_gates": gates, "_c": c, "_tc": tc, "_h": h}
+
+    def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
+        """Gradient of ``sum(g_y * y)`` with respect to every parameter, by the BPTT kernel."""
+        from .._kernels import dense
+        N, U = self.N, self.U
+        dWu, dWh, db = np.empty((4 * N, U)), np.empty((4 * N, N)), np.empty(4 * N)
+        dC = np.empty((self.O, N))
+        dense.lstm_backward(fwd["_u"], _c(np.transpose(g_y, (1, 0, 2))), _c(self._stacked(p, "W_", "h")),
+                            _c(p["C"]), fwd["_gates"], fwd["_c"], fwd["_tc"], fwd["_h"], dWu, dWh, db, dC)
+        grads = {"C": dC}
+        for n, q in enumerate(_KERNEL_GATES):
+            rows = slice(n * N, (n + 1) * N)
+            grads.update({f"W_{q}u": _c(dWu[rows]), f"W_{q}h": _c(dWh[rows]), f"b_{q}": _c(db[rows])})
+        return grads

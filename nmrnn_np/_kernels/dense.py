@@ -1,0 +1,360 @@
+r"""Numba kernels of the dense baselines: the vanilla RNN and the LSTM.
+
+Forward Euler over time and hand-written backpropagation through time (BPTT).
+The equations are those of :class:`nmrnn_np.models.VanillaRNN` and
+:class:`nmrnn_np.models.LSTM`, whose NumPy ``step`` is the reference these
+kernels are tested against.
+
+Layout and speed
+----------------
+Every array is float64 and C-contiguous. The kernels work **time-major**,
+(T, B, channels), with the time loop outside and the whole batch moving
+together: the batch of one step is then one contiguous (B, .) block, so the
+products of a step are single (B, N) x (N, N) matrix products (``np.dot``
+inside numba calls BLAS, about seven times faster than a hand-written loop at
+N = 31, B = 40) and the element-wise updates are flat loops over B N entries.
+States are stored with the initial state in front, ``x[0] = x0`` and
+``x[t + 1] = x_t``, so "the state before step t" is ``x[t]`` without copies.
+The callers (``_numba_forward`` in :mod:`nmrnn_np.models.vanilla`) transpose
+from and to the package's batch-first layout.
+
+Parameter gradients are accumulated step by step from (B, .) products rather
+than with one (N, B T) x (B T, N) product: OpenBLAS runs products that large on
+several threads, which on a loaded two-core machine made the backward pass
+ten times slower in the median.
+
+The kernels use ``error_model="numpy"`` so that a division is a plain IEEE
+division (no Python ``ZeroDivisionError`` branch), which lets LLVM vectorise
+the element-wise loops, and :func:`tanh` below, which is branch-free and so
+vectorises too (numba has no vector tanh without Intel SVML; the C library
+``tanh`` costs 10-20 ns per call here against about 2 ns for this one).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backend import njit
+
+# ---------------------------------------------------------------------------
+# tanh and sigmoid
+# ---------------------------------------------------------------------------
+# |x| < 0.625: odd rational approximation x + x s P(s)/Q(s), s = x^2, with the
+# coefficients of the Cephes library's tanh (relative error < 3e-16 there).
+_P0, _P1, _P2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
+_Q0, _Q1, _Q2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
+# |x| >= 0.625: tanh|x| = (1 - e) / (1 + e), e = exp(-2|x|) <= 0.29, so the
+# subtraction loses at most one bit. exp(w) = 2^k exp(r) with w = k ln2 + r,
+# |r| <= ln2 / 2 (ln2 split into a high part with trailing zero bits and a low
+# part, so k ln2_hi is exact), and exp(r) = (E(r^2) + r O(r^2)) / (E(r^2) - r O(r^2)),
+# the [6/6] Pade approximant of exp, whose error at |r| = ln2 / 2 is about
+# 2e-19, far below one ulp.
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_E1, _E2, _E3 = 5.0 / 44.0, 1.0 / 792.0, 1.0 / 665280.0
+_O0, _O1, _O2 = 0.5, 1.0 / 66.0, 1.0 / 15840.0
+#: beyond this |x|, tanh(x) rounds to +-1 in float64 (1 - tanh(20) = 8.5e-18)
+_SATURATE = 20.0
+
+
+@njit(inline="always", error_model="numpy")
+def tanh(x):
+    """Hyperbolic tangent of a float64, accurate to a few ulp and vectorisable.
+
+    Agrees with ``numpy.tanh`` to 5e-16 relative over the whole real line
+    (tested); odd bit for bit; NaN in, NaN out; +-inf give +-1. Both branches are computed and
+    one is selected, and ``2^n`` is ``float(1 << n)``, so the function has no
+    branches or calls and LLVM can vectorise loops over it.
+    """
+    z = abs(x)
+    z = z if z <= _SATURATE else _SATURATE  # NaN maps to 20 here; restored at the end
+    s = x * x
+    small = x + x * s * (((_P0 * s + _P1) * s + _P2) / (((s + _Q0) * s + _Q1) * s + _Q2))
+    w = -2.0 * z
+    k = math.floor(w * _INV_LN2 + 0.5)
+    r = (w - k * _LN2_HI) - k * _LN2_LO
+    rr = r * r
+    ev = 1.0 + rr * (_E1 + rr * (_E2 + rr * _E3))
+    od = r * (_O0 + rr * (_O1 + rr * _O2))
+    n = int(-k)  # 0 <= n <= 58
+    # exp(r) = p / (ev - od), so e = exp(w) = p / q with q = (ev - od) 2^n (a power
+    # of two scales without rounding) and tanh z = (1 - e) / (1 + e) = (q - p) / (q + p)
+    p = ev + od
+    q = (ev - od) * float(1 << n)
+    large = math.copysign((q - p) / (q + p), x)
+    out = small if z < 0.625 else large
+    return out if (x == x and x != 0.0) else x  # NaN stays NaN, -0.0 stays -0.0
+
+
+@njit(inline="always", error_model="numpy")
+def sigmoid(a):
+    """Logistic sigmoid as ``(1 + tanh(a/2)) / 2``: the formula of the NumPy path."""
+    return 0.5 * (tanh(0.5 * a) + 1.0)
+
+
+@njit(error_model="numpy")
+def tanh_into(a, out):
+    """``out[:] = tanh(a)`` element-wise for 1-D arrays (for tests and benchmarks)."""
+    for k in range(a.shape[0]):
+        out[k] = tanh(a[k])
+
+
+@njit(inline="always", error_model="numpy")
+def _add_into(acc, tmp):
+    """``acc += tmp`` for 2-D C-contiguous arrays of one shape."""
+    a, b = acc.reshape(acc.size), tmp.reshape(tmp.size)
+    for k in range(a.shape[0]):
+        a[k] += b[k]
+
+
+# ---------------------------------------------------------------------------
+# Vanilla RNN
+# ---------------------------------------------------------------------------
+@njit(error_model="numpy")
+def rnn_forward(u, x0, W_T, B_x_T, C_T, d, alpha, scale, linear, x, r, y):
+    r"""Forward Euler of the vanilla RNN for a batch, time-major.
+
+    .. math::
+
+        x_t = (1-\alpha) x_{t-1} + \alpha \big(c\, W \phi(x_{t-1}) + B_x u_t\big), \qquad
+        y_t = C x_t + d, \qquad t = 0, \dots, T-1
+
+    Parameters
+    ----------
+    u : (T, B, U) inputs u_t.
+    x0 : (B, N) initial state x_{-1}.
+    W_T, B_x_T, C_T : (N, N), (U, N), (N, O) the transposes of W, B_x, C.
+    d : (O,) readout bias (zeros for a model without one).
+    alpha : float, dt / tau.  scale : float, c (1/N or 1).
+    linear : bool, phi = identity instead of tanh.
+    x : (T+1, B, N) output: ``x[0] = x0``, ``x[t+1] = x_t``.
+    r : (T+1, B, N) output: ``r[t] = phi(x[t])``, so ``r[t]`` is the input of
+        the recurrent product at step t (kept for the backward pass).
+    y : (T, B, O) output, y_t.
+    """
+    T, B, U = u.shape
+    N = x0.shape[1]
+    O = C_T.shape[1]
+    BN = B * N
+    rec = np.empty((B, N))
+    drive = np.empty((B, N))
+    recf, drivef = rec.reshape(BN), drive.reshape(BN)
+    x[0] = x0
+    for t in range(T + 1):
+        xt, rt = x[t].reshape(BN), r[t].reshape(BN)
+        # phi over the whole batch in one flat loop, so the vectorised tanh runs on long rows
+        if linear:
+            for k in range(BN):
+                rt[k] = xt[k]
+        else:
+            for k in range(BN):
+                rt[k] = tanh(xt[k])
+        if t == T:
+            break
+        np.dot(r[t], W_T, rec)
+        np.dot(u[t], B_x_T, drive)
+        xn = x[t + 1].reshape(BN)
+        for k in range(BN):
+            xn[k] = (1.0 - alpha) * xt[k] + alpha * (scale * recf[k] + drivef[k])
+        yt = y[t]
+        np.dot(x[t + 1], C_T, yt)
+        for b in range(B):
+            for o in range(O):
+                yt[b, o] += d[o]
+
+
+@njit(error_model="numpy")
+def rnn_backward(u, x, r, g_y, W, C, alpha, scale, linear, dW, dB_x, dC, dd):
+    r"""BPTT of the vanilla RNN: gradients of :math:`\sum g_y \odot y` (see :func:`rnn_forward`).
+
+    Parameters
+    ----------
+    u : (T, B, U);  x, r : (T+1, B, N) from :func:`rnn_forward`.
+    g_y : (T, B, O) the adjoint of y, time-major.
+    W : (N, N);  C : (O, N) (not transposed).
+    alpha, scale, linear : as in :func:`rnn_forward`.
+    dW, dB_x, dC, dd : outputs, shapes of W, B_x, C, d.
+    """
+    T, B, U = u.shape
+    N = W.shape[0]
+    O = C.shape[0]
+    BN = B * N
+    # lambda_t = dL/dx_t in total (through y_t and through every later x), one
+    # row per trial (so W^T lambda_t is the row product lambda_t @ W):
+    #   lambda_{T-1} = C^T g_{y,T-1}
+    #   lambda_{t-1} = C^T g_{y,t-1} + (1 - alpha) lambda_t
+    #                  + alpha c phi'(x_{t-1}) * (W^T lambda_t),      phi' = 1 - tanh^2 or 1
+    # and the parameter gradients, summed over trials b and steps t:
+    #   dL/dW = alpha c sum lambda_t phi(x_{t-1})^T     dL/dB_x = alpha sum lambda_t u_t^T
+    #   dL/dC = sum g_{y,t} x_t^T                        dL/dd = sum g_{y,t}
+    # Each sum is accumulated step by step with (B, .) products: one large
+    # (N, B T) x (B T, N) product would be multithreaded by OpenBLAS, which on
+    # a busy machine costs far more than it saves at these sizes.
+    lam = np.empty((B, N))
+    direct = np.empty((B, N))
+    WTlam = np.empty((B, N))
+    lamf, directf, WTlamf = lam.reshape(BN), direct.reshape(BN), WTlam.reshape(BN)
+    tmp_W = np.empty((N, N))
+    tmp_B = np.empty((N, U))
+    tmp_C = np.empty((O, N))
+    dW[:] = 0.0
+    dB_x[:] = 0.0
+    dC[:] = 0.0
+    dd[:] = 0.0
+    ac = alpha * scale
+    np.dot(g_y[T - 1], C, lam)
+    for t in range(T - 1, -1, -1):
+        np.dot(lam.T, r[t], tmp_W)
+        _add_into(dW, tmp_W)
+        np.dot(lam.T, u[t], tmp_B)
+        _add_into(dB_x, tmp_B)
+        np.dot(g_y[t].T, x[t + 1], tmp_C)
+        _add_into(dC, tmp_C)
+        for b in range(B):
+            for o in range(O):
+                dd[o] += g_y[t, b, o]
+        if t == 0:
+            break
+        np.dot(lam, W, WTlam)
+        np.dot(g_y[t - 1], C, direct)
+        rt = r[t].reshape(BN)  # phi(x_{t-1})
+        if linear:
+            for k in range(BN):
+                lamf[k] = directf[k] + (1.0 - alpha) * lamf[k] + ac * WTlamf[k]
+        else:
+            for k in range(BN):
+                lamf[k] = directf[k] + (1.0 - alpha) * lamf[k] + ac * ((1.0 - rt[k]) * (1.0 + rt[k])) * WTlamf[k]
+    for i in range(N):
+        for j in range(N):
+            dW[i, j] *= ac
+        for k in range(U):
+            dB_x[i, k] *= alpha
+
+
+# ---------------------------------------------------------------------------
+# LSTM
+# ---------------------------------------------------------------------------
+@njit(error_model="numpy")
+def lstm_forward(u, c0, h0, Wu_T, Wh_T, bias, C_T, gates, c, tc, h, y):
+    r"""LSTM forward pass for a batch (the authors' reference form), time-major.
+
+    The four gates are stacked in the order (i, f, o, g), so the first 3N
+    pre-activations go through the sigmoid and the last N through tanh:
+
+    .. math::
+
+        (i, f, o) &= \sigma(a_{1:3N}), \quad g = \tanh(a_{3N:4N}), \qquad
+            a = W_u u_t + W_h h_{t-1} + b \\
+        c_t &= f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t), \qquad y_t = C h_t
+
+    Parameters
+    ----------
+    u : (T, B, U);  c0, h0 : (B, N) initial cell and hidden states.
+    Wu_T, Wh_T : (U, 4N), (N, 4N) transposes of the stacked (4N, U), (4N, N)
+        gate matrices;  bias : (4N,) stacked biases;  C_T : (N, O).
+    gates : (T, B, 4N) output, gate values (i, f, o, g) after the nonlinearity.
+    c, h : (T+1, B, N) outputs: ``c[0] = c0``, ``c[t+1] = c_t``, same for h.
+    tc : (T, B, N) output, tanh(c_t).
+    y : (T, B, O) output.
+    """
+    T, B, U = u.shape
+    N = c0.shape[1]
+    N3, N4 = 3 * N, 4 * N
+    # sigma(a) = (1 + tanh(a/2)) / 2 and tanh(a) are both  mul * tanh(half a) + add,
+    # so one loop (that vectorises) covers all four gates
+    half = np.empty(N4)
+    mul = np.empty(N4)
+    add = np.empty(N4)
+    for k in range(N4):
+        sig = k < N3
+        half[k] = 0.5 if sig else 1.0
+        mul[k] = 0.5 if sig else 1.0
+        add[k] = 0.5 if sig else 0.0
+    rec = np.empty((B, N4))
+    drive = np.empty((B, N4))
+    c[0] = c0
+    h[0] = h0
+    for t in range(T):
+        np.dot(h[t], Wh_T, rec)
+        np.dot(u[t], Wu_T, drive)
+        g = gates[t]
+        for b in range(B):
+            for k in range(N4):
+                g[b, k] = mul[k] * tanh(half[k] * (drive[b, k] + rec[b, k] + bias[k])) + add[k]
+        cp, cn = c[t], c[t + 1]
+        for b in range(B):
+            for i in range(N):
+                cn[b, i] = g[b, N + i] * cp[b, i] + g[b, i] * g[b, N3 + i]
+        tcf, cnf = tc[t].reshape(B * N), cn.reshape(B * N)
+        for k in range(B * N):
+            tcf[k] = tanh(cnf[k])
+        hn, tct = h[t + 1], tc[t]
+        for b in range(B):
+            for i in range(N):
+                hn[b, i] = g[b, 2 * N + i] * tct[b, i]
+        np.dot(hn, C_T, y[t])
+
+
+@njit(error_model="numpy")
+def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
+    r"""BPTT of the LSTM: gradients of :math:`\sum g_y \odot y` (see :func:`lstm_forward`).
+
+    Parameters
+    ----------
+    u : (T, B, U);  g_y : (T, B, O) the adjoint of y, time-major.
+    Wh : (4N, N) stacked recurrent gate matrix (not transposed);  C : (O, N).
+    gates, c, tc, h : from :func:`lstm_forward`.
+    dWu, dWh, dbias, dC : outputs (4N, U), (4N, N), (4N,), (O, N), stacked (i, f, o, g).
+    """
+    T, B, U = u.shape
+    N = Wh.shape[1]
+    O = C.shape[0]
+    N2, N3, N4 = 2 * N, 3 * N, 4 * N
+    # Adjoints (a-bar = dL/da, one row per trial), with z the pre-activations
+    # of the gates and the carries from step t+1 zero at t = T-1:
+    #   hbar_t = C^T g_{y,t} + W_h^T zbar_{t+1}
+    #   cbar_t = hbar_t o_t (1 - tanh^2 c_t) + cbar_{t+1} f_{t+1}
+    #   zbar_i = cbar_t g_t i_t (1 - i_t)          zbar_f = cbar_t c_{t-1} f_t (1 - f_t)
+    #   zbar_o = hbar_t tanh(c_t) o_t (1 - o_t)    zbar_g = cbar_t i_t (1 - g_t^2)
+    # and the parameter gradients, summed over trials and steps:
+    #   dL/dW_h = sum zbar_t h_{t-1}^T   dL/dW_u = sum zbar_t u_t^T   dL/db = sum zbar_t
+    #   dL/dC   = sum g_{y,t} h_t^T
+    # (accumulated step by step; see rnn_backward for why).
+    dz = np.empty((B, N4))
+    direct = np.empty((B, N))
+    hbar_next = np.zeros((B, N))  # W_h^T zbar_{t+1}
+    cbar_next = np.zeros((B, N))  # cbar_{t+1} f_{t+1}
+    tmp_Wh = np.empty((N4, N))
+    tmp_Wu = np.empty((N4, U))
+    tmp_C = np.empty((O, N))
+    dWu[:] = 0.0
+    dWh[:] = 0.0
+    dbias[:] = 0.0
+    dC[:] = 0.0
+    for t in range(T - 1, -1, -1):
+        np.dot(g_y[t], C, direct)
+        g, tct, cp = gates[t], tc[t], c[t]  # c[t] = c_{t-1}
+        for b in range(B):
+            for i in range(N):
+                ig, fg, og, gg = g[b, i], g[b, N + i], g[b, N2 + i], g[b, N3 + i]
+                tcv = tct[b, i]
+                hbar = direct[b, i] + hbar_next[b, i]
+                cbar = hbar * og * ((1.0 - tcv) * (1.0 + tcv)) + cbar_next[b, i]
+                dz[b, i] = cbar * gg * (ig * (1.0 - ig))
+                dz[b, N + i] = cbar * cp[b, i] * (fg * (1.0 - fg))
+                dz[b, N2 + i] = hbar * tcv * (og * (1.0 - og))
+                dz[b, N3 + i] = cbar * ig * ((1.0 - gg) * (1.0 + gg))
+                cbar_next[b, i] = cbar * fg
+        np.dot(dz.T, h[t], tmp_Wh)  # h[t] = h_{t-1}
+        _add_into(dWh, tmp_Wh)
+        np.dot(dz.T, u[t], tmp_Wu)
+        _add_into(dWu, tmp_Wu)
+        np.dot(g_y[t].T, h[t + 1], tmp_C)
+        _add_into(dC, tmp_C)
+        for b in range(B):
+            for k in range(N4):
+                dbias[k] += dz[b, k]
+        if t > 0:
+            np.dot(dz, Wh, hbar_next)
