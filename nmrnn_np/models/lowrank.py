@@ -11,6 +11,7 @@ matrix-vector product ``W v`` is written ``v @ W.T``.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import autograd.numpy as anp
@@ -91,6 +92,100 @@ class _LowRankBase(RecurrentModel):
     def _readout(self, p, x):
         y = x @ p["C"].T
         return y + p["d"] if self.readout_bias else y
+
+    # -- numba fast path (kernels in nmrnn_np._kernels.lowrank) ---------------
+    @property
+    def _kernel_keys(self) -> tuple[str, ...]:
+        """Prepared-parameter names the kernels read and differentiate (R even when tied)."""
+        keys = ("L", "R", "B_x", "C") + (("d",) if self.readout_bias else ())
+        return keys + self._nm_kernel_keys()
+
+    def _nm_kernel_keys(self) -> tuple[str, ...]:
+        return ()
+
+    def _kernel_model_args(self, p: Params) -> dict:
+        """Kernel arguments that differ between the models: alpha_x and the NM subnetwork.
+
+        The LR-RNN has no NM subnetwork (s = 1): empty arrays and ``nm=False``.
+        """
+        empty = np.zeros((0, 0))
+        return dict(alpha_x=self.alpha, W_z=empty, B_z=np.zeros((0, self.U)), A=empty, a=np.zeros(0),
+                    W_zx=np.zeros((0, self.N)), b_zx=np.zeros(0), alpha_z=0.0, nm=False, feedback=False)
+
+    def _kernel_args(self, p: Params) -> dict:
+        """Contiguous float64 kernel arguments: factors and weights that multiply N-vectors transposed."""
+        def c(v):
+            return np.ascontiguousarray(v, dtype=np.float64)
+
+        args = {k: c(v) if isinstance(v, np.ndarray) else v for k, v in self._kernel_model_args(p).items()}
+        args.update(Lt=c(p["L"].T), Rt=c(p["R"].T), BxT=c(p["B_x"].T), C=c(p["C"]),
+                    d=c(p["d"]) if self.readout_bias else np.zeros(self.O),
+                    scale=self.recurrent_scale, linear=self.phi == "linear")
+        return args
+
+    @staticmethod
+    def _kernel_states(inputs: np.ndarray, init: dict):
+        """inputs (B, T, U), the same as (T, U, B) for the batch-vectorised NM phase, x0, z0."""
+        inputs = np.ascontiguousarray(inputs, dtype=np.float64)
+        x0 = np.ascontiguousarray(init["x0"], dtype=np.float64)
+        z0 = init.get("z0")
+        z0 = np.zeros((inputs.shape[0], 0)) if z0 is None else np.ascontiguousarray(z0, dtype=np.float64)
+        return inputs, np.ascontiguousarray(inputs.transpose(1, 2, 0)), x0, z0
+
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, for_backward: bool = True) -> dict:
+        """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_forward`.
+
+        Returns ``y`` (B, T, O), ``x``, ``z`` and ``s`` (empty for the LR-RNN)
+        and ``kappa`` = R^T phi(x_{t-1}) (T, B, K). With ``for_backward`` (the
+        default, used by the autograd primitive) also ``phi`` = phi(x_{t-1})
+        (T, B, N), and ``x`` is time-major (T, B, N), the order in which the
+        backward pass reads it; otherwise ``x`` is (B, T, N).
+        """
+        from .._kernels.lowrank import lowrank_forward
+        a = self._kernel_args(p)
+        inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init)
+        B, T, _ = inputs.shape
+        N, K, M, S = self.N, self.K, a["W_z"].shape[0], a["A"].shape[0]
+        shapes = dict(y=(B, T, self.O), x=(T, B, N) if for_backward else (B, T, N), z=(B, T, M), s=(B, T, S),
+                      phi=(T, B, N) if for_backward else (1, B, N), kappa=(T, B, K))
+        # One allocation for all outputs: glibc hands several freed multi-MB
+        # blocks back to the OS and the next call re-faults them page by page
+        # (~2 ms per call at B=40, N=100 on the test VM); one block is kept.
+        block = np.empty(sum(math.prod(s) for s in shapes.values()))
+        out, start = {}, 0
+        for name, shape in shapes.items():
+            out[name] = block[start:start + math.prod(shape)].reshape(shape)
+            start += math.prod(shape)
+        lowrank_forward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"],
+                        a["B_z"], a["A"], a["a"], a["W_zx"], a["b_zx"], a["alpha_x"], a["alpha_z"], a["scale"],
+                        a["nm"], a["feedback"], a["linear"], for_backward,
+                        out["y"], out["x"], out["z"], out["s"], out["phi"], out["kappa"])
+        if not for_backward:
+            del out["phi"]
+        return out
+
+    def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
+        # no backward pass follows: phi(x_{t-1}) is not stored and x is written (B, T, N)
+        from autograd.tracer import getval
+        fwd = self._numba_forward({k: getval(v) for k, v in p.items()}, inputs, init, for_backward=False)
+        return {k: fwd[k] for k in self.record_names}
+
+    def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict,
+                        g_y: np.ndarray) -> dict:
+        """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_backward`: d sum(g_y * y) / d p[k], k in ``_kernel_keys``."""
+        from .._kernels.lowrank import lowrank_backward
+        a = self._kernel_args(p)
+        inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init)
+        g = {name: np.zeros_like(a[name]) for name in ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a",
+                                                       "W_zx", "b_zx")}
+        lowrank_backward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"],
+                         a["W_zx"], a["alpha_x"], a["alpha_z"], a["scale"], a["nm"], a["feedback"], a["linear"],
+                         fwd["x"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
+                         np.ascontiguousarray(g_y, dtype=np.float64),
+                         g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
+                         g["W_zx"], g["b_zx"])
+        g["L"], g["R"], g["B_x"] = g.pop("Lt").T, g.pop("Rt").T, g.pop("BxT").T
+        return {k: g[k] for k in self._kernel_keys}
 
 
 class NMRNN(_LowRankBase):
@@ -230,6 +325,15 @@ class NMRNN(_LowRankBase):
                           W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=M ** -0.5,
                           W_zx=N ** -0.5, b_zx=M ** -0.5)
         return self._draw(rng, scales)
+
+    def _nm_kernel_keys(self) -> tuple[str, ...]:
+        return ("W_z", "B_z", "A", "a") + (("W_zx", "b_zx") if self.feedback else ())
+
+    def _kernel_model_args(self, p: Params) -> dict:
+        fb = self.feedback
+        return dict(alpha_x=self.alpha_x, W_z=p["W_z"], B_z=p["B_z"], A=p["A"], a=p["a"],
+                    W_zx=p["W_zx"] if fb else np.zeros((0, self.N)), b_zx=p["b_zx"] if fb else np.zeros(0),
+                    alpha_z=self.alpha_z, nm=True, feedback=fb)
 
     def step(self, p: Params, state: dict, u):
         """One Euler step for a batch (the equations in the class docstring, line by line).

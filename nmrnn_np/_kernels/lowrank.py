@@ -1,0 +1,455 @@
+r"""Numba kernels of the low-rank networks (NM-RNN and LR-RNN): forward Euler and BPTT.
+
+One forward kernel and one backward kernel serve every option of
+:class:`~nmrnn_np.models.NMRNN` and :class:`~nmrnn_np.models.LowRankRNN`;
+the options arrive as flags and sizes, never as separate copies of the loops:
+
+* ``nm``: the neuromodulatory subnetwork is present (NM-RNN); without it
+  ``s == 1`` and the z arrays are empty (LR-RNN);
+* ``feedback``: z also receives ``W_zx phi(x_{t-1}) + b_zx``;
+* ``linear``: ``phi`` is the identity instead of tanh;
+* ``S`` (the number of rows of ``A``): K gains, one per rank-1 component, or
+  one global gain;
+* ``U_x`` (the number of rows of ``BxT``): the first U_x inputs reach x;
+* ``scale``: 1 or 1/N in front of the recurrent term;
+* orthonormalising L and tying R = L happen in autograd before the kernel
+  (:meth:`~nmrnn_np.models.lowrank._LowRankBase.prepare`); the kernel reads
+  the prepared L and R.
+
+Per trial, with ``p_t = phi(x_{t-1})`` (the forward equations, see
+:class:`~nmrnn_np.models.NMRNN`)::
+
+    kappa_t = R^T p_t                                        (K)
+    h_t     = tanh(z_{t-1})                                  (M)
+    z_t     = (1 - a_z) z_{t-1} + a_z (W_z h_t + B_z u_t [+ W_zx p_t + b_zx])
+    s_t     = sigmoid(A z_t + a)                             (S)
+    g_t     = c s_t * kappa_t                                (K; s_t broadcast when S = 1)
+    x_t     = (1 - a_x) x_{t-1} + a_x (L g_t + B_x u^x_t)
+    y_t     = C x_t + d
+
+The N x N matrix ``L diag(s) R^T`` is never formed: the kernels only take the
+(K, N) factors, and the recurrent term costs 2 N K multiply-adds per trial and
+step. Layout: matrices that multiply N-vectors are passed transposed, (K, N),
+(U_x, N), (O, N), (M, N), so every inner loop runs over contiguous memory in
+N and is vectorised by LLVM; each trial's state stays in L1 cache while the
+kernel walks through its T steps.
+
+Speed levers (measured in ``docs/performance.md``):
+
+* :func:`tanh` below is branch-free and inlinable, so the loop computing
+  ``phi(x)`` for N units is vectorised (numba without SVML calls libm's
+  scalar ``tanh`` otherwise, ~11 ns a call here, versus ~1.8 ns);
+* ``error_model="numpy"`` removes the divide-by-zero checks that block
+  vectorisation; ``fastmath={"reassoc", "contract"}`` lets the dot products
+  over N use SIMD partial sums (this changes the summation order, i.e. the
+  rounding, at the 1e-16 level; ``tanh`` is compiled without it);
+* the forward stores what the backward needs (``phi(x_{t-1})``,
+  ``kappa_t``, z, s, x) so the backward never evaluates tanh over N;
+* zero entries of ``u_t`` and of the output cotangent are skipped (inputs of
+  the tasks are mostly zero; masked losses give zero cotangents).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backend import HAVE_NUMBA, njit
+
+# ----------------------------------------------------------------------------
+# tanh that LLVM can vectorise
+# ----------------------------------------------------------------------------
+if HAVE_NUMBA:
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _bits_to_float(typingctx, bits):
+        """Reinterpret the 64 bits of an int64 as a float64 (no conversion)."""
+        sig = _types.float64(_types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.DoubleType())
+
+        return sig, codegen
+else:  # pragma: no cover - the kernels only run under numba
+    import struct as _struct
+
+    def _bits_to_float(bits):
+        return _struct.unpack("<d", _struct.pack("<q", int(bits)))[0]
+
+# Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
+# exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2E = 1.44269504088896338700e+00
+# exp(r) = (2 + r + d(r)) / (2 - r + d(r)) with d(r) = r^2 P(r^2) on |r| <= ln2/2:
+# the minimax coefficients of the classic fdlibm / Cephes exp (public domain).
+_E1 = 1.66666666666666019037e-01
+_E2 = -2.77777777770155933842e-03
+_E3 = 6.61375632143793436117e-05
+_E4 = -1.65339022054652515390e-06
+_E5 = 4.13813679705723846039e-08
+#: above this |x|, tanh(x) rounds to +-1 in float64 (tanh(20) = 1 - 8.5e-18)
+_TANH_SATURATION = 20.0
+
+
+@njit(error_model="numpy")
+def tanh(x: float) -> float:
+    r"""tanh(x) to ~1 ulp (max 2.6 ulp, mean 0.2 ulp), branch-free so loops over it vectorise.
+
+    With ``a = min(|x|, 20)``, ``y = 2 a = k ln2 + r`` (``|r| <= ln2 / 2``),
+    ``e_r - 1 = 2 r / D`` where ``D = 2 - r + d(r)`` (the fdlibm rational form
+    of exp on the reduced interval) and
+
+    .. math::
+
+        E = \mathrm{expm1}(y) = 2^k (e^r - 1) + (2^k - 1) = \frac{2^{k+1} r + (2^k - 1) D}{D},
+        \qquad \tanh a = \frac{E}{E + 2} = 1 - \frac{2}{E + 2}.
+
+    The first form is used below |x| = 0.55 (no cancellation: for k = 0 it is
+    ``r / (2 + d)``, exact to rounding even for tiny x), the second above (the
+    small term ``2/(E+2)`` carries all the error). ``2^k`` is built from the
+    exponent bits, so there is no call to libm. NaN gives NaN; +-inf gives +-1.
+    Compiled without ``fastmath``: reassociation would undo the Cody-Waite
+    reduction.
+    """
+    a = min(abs(x), _TANH_SATURATION)
+    y = 2.0 * a
+    kf = np.floor(y * _LOG2E + 0.5)
+    r = (y - kf * _LN2_HI) - kf * _LN2_LO
+    two_k = _bits_to_float((np.int64(kf) + 1023) << 52)
+    t = r * r
+    dr = t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * _E5))))
+    D = (2.0 - r) + dr
+    num = 2.0 * two_k * r + (two_k - 1.0) * D      # = D * expm1(y)
+    den = num + 2.0 * D                           # = D * (expm1(y) + 2)
+    small = a < 0.55
+    q = (num if small else 2.0 * D) / den
+    return math.copysign(q if small else 1.0 - q, x)
+
+
+#: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
+_FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+@njit(**_FAST)
+def tanh_array(x, out):
+    """``out[i] = tanh(x[i])`` with :func:`tanh` as the kernels call it (for tests and benchmarks)."""
+    for i in range(x.size):
+        out.flat[i] = tanh(x.flat[i])
+
+
+@njit(error_model="numpy")
+def _sigmoid(q: float) -> float:
+    # the same formula as models.base.sigmoid: never overflows
+    return 0.5 * (tanh(0.5 * q) + 1.0)
+
+
+# ----------------------------------------------------------------------------
+# forward
+# ----------------------------------------------------------------------------
+@njit(**_FAST)
+def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+                    alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
+                    Y, X, Z, Sg, P, KAP):
+    """Forward Euler over T steps for B trials, writing into preallocated outputs.
+
+    Parameters
+    ----------
+    inputs : (B, T, U), and the same values as ``inputs_tub`` (T, U, B);
+        the first U_x = ``BxT.shape[0]`` channels reach x.
+    x0 : (B, N); z0 : (B, M) (M = 0 without ``nm``).
+    Lt, Rt : (K, N) prepared factors, transposed.
+    BxT : (U_x, N); C : (O, N); d : (O,) (zeros when there is no bias).
+    W_z : (M, M); B_z : (M, U); A : (S, M); a : (S,).
+    W_zx : (M, N), b_zx : (M,) feedback weights (unused without ``feedback``).
+    alpha_x, alpha_z, scale : floats (``scale`` = c, 1 or 1/N).
+    nm, feedback, linear, for_backward : bools.
+
+    Outputs (written)
+    -----------------
+    Y : (B, T, O); Z : (B, T, M); Sg : (B, T, S); KAP : (T, B, K) ``kappa_t``.
+    X : (T, B, N) when ``for_backward`` (time-major, the order the backward
+        reads it), else (B, T, N).
+    P : (T, B, N) ``p_t = phi(x_{t-1})`` when ``for_backward``, else (1, B, N) scratch.
+
+    Time is the outer loop; each step has three phases: (A) trial by trial,
+    ``p_t`` and ``kappa_t`` (vectorised over N); (B) the NM subnetwork for all
+    trials at once (vectorised over the batch, the long axis of its (M, B)
+    arrays); (C) trial by trial, the x update and the readout. The current x
+    of every trial lives in a (B, N) array that stays in cache.
+    """
+    B, T, U = inputs.shape
+    K, N = Lt.shape
+    Ux = BxT.shape[0]
+    O = C.shape[0]
+    M = W_z.shape[0]
+    S = A.shape[0]
+    keep_x = 1.0 - alpha_x
+    keep_z = 1.0 - alpha_z
+    xs = np.empty((B, N))
+    z = np.empty((M, B))
+    h = np.empty((M, B))
+    drive = np.empty((M, B))
+    sg = np.ones((max(S, 1), B))
+    g = np.empty(K)
+    for b in range(B):
+        for n in range(N):
+            xs[b, n] = x0[b, n]
+    for m in range(M):
+        for b in range(B):
+            z[m, b] = z0[b, m]
+    for t in range(T):
+        tp = t if for_backward else 0
+        # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
+        for b in range(B):
+            if linear:
+                for n in range(N):
+                    P[tp, b, n] = xs[b, n]
+            else:
+                for n in range(N):
+                    P[tp, b, n] = tanh(xs[b, n])
+            for k in range(K):
+                acc = 0.0
+                for n in range(N):
+                    acc += Rt[k, n] * P[tp, b, n]
+                KAP[t, b, k] = acc
+        # (B) z_t = (1 - a_z) z_{t-1} + a_z (W_z tanh(z_{t-1}) + B_z u_t [+ W_zx p_t + b_zx]),
+        #     s_t = sigmoid(A z_t + a)
+        if nm:
+            for m in range(M):
+                for b in range(B):
+                    h[m, b] = tanh(z[m, b])
+            for m in range(M):
+                for b in range(B):
+                    drive[m, b] = 0.0
+                if feedback:
+                    for b in range(B):
+                        acc = b_zx[m]
+                        for n in range(N):
+                            acc += W_zx[m, n] * P[tp, b, n]
+                        drive[m, b] = acc
+                for j in range(M):
+                    c = W_z[m, j]
+                    for b in range(B):
+                        drive[m, b] += c * h[j, b]
+                for j in range(U):
+                    c = B_z[m, j]
+                    for b in range(B):
+                        drive[m, b] += c * inputs_tub[t, j, b]
+                for b in range(B):
+                    z[m, b] = keep_z * z[m, b] + alpha_z * drive[m, b]
+            for i in range(S):
+                for b in range(B):
+                    sg[i, b] = a[i]
+                for m in range(M):
+                    c = A[i, m]
+                    for b in range(B):
+                        sg[i, b] += c * z[m, b]
+                for b in range(B):
+                    sg[i, b] = _sigmoid(sg[i, b])
+            for b in range(B):
+                for m in range(M):
+                    Z[b, t, m] = z[m, b]
+                for i in range(S):
+                    Sg[b, t, i] = sg[i, b]
+        # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j];
+        #     y_t = C x_t + d
+        # (passes over N are fused where they can be: each pass costs loads and stores)
+        for b in range(B):
+            for k in range(K):
+                g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
+            c = g[0]
+            for n in range(N):
+                xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
+            for k in range(1, K):
+                c = g[k]
+                for n in range(N):
+                    xs[b, n] += c * Lt[k, n]
+            for j in range(Ux):
+                c = alpha_x * inputs[b, t, j]
+                if c != 0.0:
+                    for n in range(N):
+                        xs[b, n] += c * BxT[j, n]
+            acc = d[0]
+            if for_backward:
+                for n in range(N):
+                    X[t, b, n] = xs[b, n]
+                    acc += C[0, n] * xs[b, n]
+            else:
+                for n in range(N):
+                    X[b, t, n] = xs[b, n]
+                    acc += C[0, n] * xs[b, n]
+            Y[b, t, 0] = acc
+            for o in range(1, O):
+                acc = d[o]
+                for n in range(N):
+                    acc += C[o, n] * xs[b, n]
+                Y[b, t, o] = acc
+
+
+# ----------------------------------------------------------------------------
+# backward (BPTT)
+# ----------------------------------------------------------------------------
+@njit(**_FAST)
+def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+                     alpha_x, alpha_z, scale, nm, feedback, linear,
+                     X, Z, Sg, P, KAP, gY,
+                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
+    r"""Gradient of ``J = sum(gY * Y)`` w.r.t. every parameter, accumulated into zeroed outputs.
+
+    Inputs are those of :func:`lowrank_forward` plus what it stored with
+    ``for_backward`` (``X``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
+    the cotangent ``gY`` (B, T, O). Gradients have the shapes of the arrays
+    passed in (``dLt`` is dJ/dL^T, (K, N); ``dBxT`` is (U_x, N); the others
+    as the parameters).
+
+    Adjoint recursion, per trial, for t = T-1, ..., 0, with the carries
+    ``lam~ = dJ/dx_t`` and ``mu~ = dJ/dz_t`` through step t+1 (zero at t = T-1)::
+
+        lam_t   = C^T gy_t + lam~                  total dJ/dx_t
+        dC     += gy_t x_t^T ;   dd += gy_t
+        eps_t   = a_x lam_t                        dJ/d(drive of x)
+        gam_t   = L^T eps_t                        dJ/dg_t            (K)
+        dL     += eps_t g_t^T ;  dB_x += eps_t u^x_t^T
+        rho_t   = c s_t * gam_t                    dJ/dkappa_t        (K)
+        sbar_t  = c kappa_t * gam_t                dJ/ds_t            (S = K)
+                = c sum_k kappa_tk gam_tk                             (S = 1)
+        om_t    = sbar_t * s_t (1 - s_t)           dJ/d(A z_t + a)    (S)
+        dA     += om_t z_t^T ;   da += om_t
+        mu_t    = A^T om_t + mu~                   total dJ/dz_t
+        nu_t    = a_z mu_t                         dJ/d(drive of z)
+        dW_z   += nu_t h_t^T ;   dB_z += nu_t u_t^T      (h_t = tanh(z_{t-1}))
+        [dW_zx += nu_t p_t^T ;   db_zx += nu_t]                       (feedback)
+        dR     += p_t rho_t^T
+        pbar_t  = R rho_t [+ W_zx^T nu_t]          dJ/dp_t, p_t = phi(x_{t-1})
+        lam~   <- (1 - a_x) lam_t + phi'(x_{t-1}) * pbar_t       phi' = 1 - p_t^2 (tanh) or 1
+        mu~    <- (1 - a_z) mu_t + (1 - h_t^2) * (W_z^T nu_t)
+
+    As in the forward, time is the outer loop and each step has three
+    phases: (A) trial by trial, lam_t to rho_t and om_t (vectorised over N);
+    (B) the z-adjoint mu, nu for all trials at once (vectorised over the
+    batch); (C) trial by trial, pbar_t and the carry lam~.
+    """
+    B, T, U = inputs.shape
+    K, N = Lt.shape
+    O = C.shape[0]
+    Ux = BxT.shape[0]
+    M = W_z.shape[0]
+    S = A.shape[0]
+    keep_x = 1.0 - alpha_x
+    keep_z = 1.0 - alpha_z
+    lam = np.zeros((B, N))
+    pbar = np.empty(N)
+    rho = np.empty((B, K))
+    om = np.zeros((S, B))
+    mu = np.zeros((M, B))
+    nu = np.zeros((M, B))
+    h = np.empty((M, B))
+    wnu = np.empty((M, B))
+    sk = np.ones(K)
+    for t in range(T - 1, -1, -1):
+        # (A) lam_t, dC, dd, gam_t, dL, dB_x, rho_t, om_t
+        for b in range(B):
+            for o in range(O):
+                w = gY[b, t, o]
+                if w != 0.0:
+                    dd[o] += w
+                    for n in range(N):
+                        lam[b, n] += w * C[o, n]
+                        dC[o, n] += w * X[t, b, n]
+            if nm:
+                for k in range(K):
+                    sk[k] = Sg[b, t, k if S > 1 else 0]
+            acc_s = 0.0
+            for k in range(K):
+                c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
+                acc = 0.0
+                for n in range(N):
+                    acc += Lt[k, n] * lam[b, n]
+                    dLt[k, n] += c * lam[b, n]
+                gam = alpha_x * acc
+                rho[b, k] = scale * sk[k] * gam
+                acc_s += KAP[t, b, k] * gam
+                if nm and S > 1:
+                    om[k, b] = scale * KAP[t, b, k] * gam * sk[k] * (1.0 - sk[k])
+            if nm and S == 1:
+                om[0, b] = scale * acc_s * sk[0] * (1.0 - sk[0])
+            for j in range(Ux):
+                c = alpha_x * inputs[b, t, j]
+                if c != 0.0:
+                    for n in range(N):
+                        dBxT[j, n] += c * lam[b, n]
+        # (B) da, dA, mu_t, nu_t, dW_z, dB_z, db_zx, mu~
+        if nm:
+            for m in range(M):
+                if t > 0:
+                    for b in range(B):
+                        h[m, b] = tanh(Z[b, t - 1, m])
+                else:
+                    for b in range(B):
+                        h[m, b] = tanh(z0[b, m])
+            for i in range(S):
+                acc = 0.0
+                for b in range(B):
+                    acc += om[i, b]
+                da[i] += acc
+                for m in range(M):
+                    acc = 0.0
+                    c = A[i, m]
+                    for b in range(B):
+                        acc += om[i, b] * Z[b, t, m]
+                        mu[m, b] += c * om[i, b]
+                    dA[i, m] += acc
+            for m in range(M):
+                for b in range(B):
+                    nu[m, b] = alpha_z * mu[m, b]
+                for j in range(M):
+                    acc = 0.0
+                    for b in range(B):
+                        acc += nu[m, b] * h[j, b]
+                    dW_z[m, j] += acc
+                for j in range(U):
+                    acc = 0.0
+                    for b in range(B):
+                        acc += nu[m, b] * inputs_tub[t, j, b]
+                    dB_z[m, j] += acc
+                if feedback:
+                    acc = 0.0
+                    for b in range(B):
+                        acc += nu[m, b]
+                    db_zx[m] += acc
+            for j in range(M):
+                for b in range(B):
+                    wnu[j, b] = 0.0
+                for m in range(M):
+                    c = W_z[m, j]
+                    for b in range(B):
+                        wnu[j, b] += c * nu[m, b]
+                for b in range(B):
+                    mu[j, b] = keep_z * mu[j, b] + (1.0 - h[j, b] * h[j, b]) * wnu[j, b]
+        # (C) pbar_t, dR, dW_zx, lam~
+        for b in range(B):
+            c = rho[b, 0]
+            for n in range(N):
+                pbar[n] = c * Rt[0, n]
+                dRt[0, n] += c * P[t, b, n]
+            for k in range(1, K):
+                c = rho[b, k]
+                for n in range(N):
+                    pbar[n] += c * Rt[k, n]
+                    dRt[k, n] += c * P[t, b, n]
+            if feedback:
+                for m in range(M):
+                    c = nu[m, b]
+                    for n in range(N):
+                        pbar[n] += c * W_zx[m, n]
+                        dW_zx[m, n] += c * P[t, b, n]
+            if linear:
+                for n in range(N):
+                    lam[b, n] = keep_x * lam[b, n] + pbar[n]
+            else:
+                for n in range(N):
+                    lam[b, n] = keep_x * lam[b, n] + (1.0 - P[t, b, n] * P[t, b, n]) * pbar[n]
