@@ -21,7 +21,11 @@ def available() -> bool:
 
 
 def build(alpha_x: float, alpha_z: float, lr: float = 1e-2, weight_decay: float = 1e-4):
-    """Jitted ``forward(params, x0, z0, inputs) -> y`` and ``step(params, opt_state, batch) -> ...``.
+    """Jitted ``simulate(params, x0, z0, inputs) -> (y, x, z)`` and ``step(params, opt_state, batch)``.
+
+    ``simulate`` returns what the authors' ``batched_nm_rnn`` returns (ys,
+    xs, zs; each (B, T, .)), so it does the work of ``model.simulate``;
+    ``step`` returns ``(new_params, new_opt_state, loss)``.
 
     ``params`` uses this package's names (L, R, B_x, C, d, W_z, B_z, A, a);
     the timing-task NM-RNN (signal_dim = K, orthonormalised L, no 1/N).
@@ -38,16 +42,16 @@ def build(alpha_x: float, alpha_z: float, lr: float = 1e-2, weight_decay: float 
             s = jax.nn.sigmoid(params["A"] @ z_new + params["a"])
             x_new = (1 - alpha_x) * x + alpha_x * (L @ (s * (params["R"].T @ jnp.tanh(x))) + params["B_x"] @ u)
             y = params["C"] @ x_new + params["d"]
-            return (x_new, z_new), y
+            return (x_new, z_new), (y, x_new, z_new)
 
         return jax.lax.scan(step, (x0, z0), inputs)[1]
 
-    def outputs(params, x0, z0, inputs):
+    def simulate(params, x0, z0, inputs):
         L = jnp.linalg.qr(params["L"])[0]
         return jax.vmap(trial, in_axes=(None, None, 0, 0, 0))(params, L, x0, z0, inputs)
 
     def loss(params, x0, z0, inputs, targets, mask):
-        y = outputs(params, x0, z0, inputs)
+        y = simulate(params, x0, z0, inputs)[0]
         return jnp.sum(mask * (y - targets) ** 2) / jnp.sum(mask)
 
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -64,7 +68,7 @@ def build(alpha_x: float, alpha_z: float, lr: float = 1e-2, weight_decay: float 
             lambda p, m, n: p - lr * ((m / c1) / (jnp.sqrt(n / c2) + eps) + weight_decay * p), params, mu, nu)
         return params, (count, mu, nu), value
 
-    return jax.jit(outputs), jax.jit(train_step)
+    return jax.jit(simulate), jax.jit(train_step)
 
 
 def init_state(params):
@@ -80,3 +84,9 @@ def to_device(tree):
     if isinstance(tree, dict):
         return {k: jnp.asarray(v) for k, v in tree.items()}
     return tuple(jnp.asarray(v) for v in tree)
+
+
+def block(tree):
+    """Wait until every array of ``tree`` is computed (JAX dispatches asynchronously)."""
+    import jax
+    return jax.block_until_ready(tree)

@@ -29,24 +29,39 @@ Per trial, with ``p_t = phi(x_{t-1})`` (the forward equations, see
 
 The N x N matrix ``L diag(s) R^T`` is never formed: the kernels only take the
 (K, N) factors, and the recurrent term costs 2 N K multiply-adds per trial and
-step. Layout: matrices that multiply N-vectors are passed transposed, (K, N),
-(U_x, N), (O, N), (M, N), so every inner loop runs over contiguous memory in
-N and is vectorised by LLVM; each trial's state stays in L1 cache while the
-kernel walks through its T steps.
+step. Matrices that multiply N-vectors are passed transposed, (K, N), (U_x, N),
+(O, N), (M, N), so every inner loop over units runs over contiguous memory
+and is vectorised by LLVM.
 
-Speed levers (measured in ``docs/performance.md``):
+Loop structure: time is the outer loop. Within a step, the work that is long
+in N (phi(x), kappa, the x update, the readout; in the backward the x-adjoint)
+runs trial by trial, vectorised over N, with every trial's current x (or
+adjoint) in a (B, N) array that stays in cache; the neuromodulatory
+subnetwork (M, S ~ 5 units) runs for all trials at once on (M, B) arrays,
+vectorised over the batch (per trial it would be a chain of short scalar
+loops and dependent tanh calls).
 
-* :func:`tanh` below is branch-free and inlinable, so the loop computing
-  ``phi(x)`` for N units is vectorised (numba without SVML calls libm's
-  scalar ``tanh`` otherwise, ~11 ns a call here, versus ~1.8 ns);
+Speed levers, each measured (numbers in ``docs/performance.md``):
+
+* :func:`tanh` below is branch-free and calls no libm function, so loops over
+  it vectorise: ~1.4 ns per value here instead of ~11 ns for libm's scalar
+  ``tanh`` (numba has no SVML on these machines);
 * ``error_model="numpy"`` removes the divide-by-zero checks that block
   vectorisation; ``fastmath={"reassoc", "contract"}`` lets the dot products
   over N use SIMD partial sums (this changes the summation order, i.e. the
-  rounding, at the 1e-16 level; ``tanh`` is compiled without it);
-* the forward stores what the backward needs (``phi(x_{t-1})``,
-  ``kappa_t``, z, s, x) so the backward never evaluates tanh over N;
-* zero entries of ``u_t`` and of the output cotangent are skipped (inputs of
-  the tasks are mostly zero; masked losses give zero cotangents).
+  rounding, at the 1e-16 level; :func:`tanh` is compiled without it, because
+  reassociation would undo its Cody-Waite argument reduction);
+* the hot loops index the 3-D arrays directly, with no helper functions taking
+  array views and no ``a if c else b`` views (a first version with them was
+  0.4-0.6 ms slower per forward pass at the timing-task size, inlined or not);
+* the forward stores what the backward needs, ``p_t = phi(x_{t-1})``
+  (T, B, N), ``kappa_t``, z, s, so the backward evaluates no tanh over N; it
+  does not store x_t, only its K + U_x coordinates in span(x_0, L, B_x),
+  which is all dJ/dC needs (this halves the memory the backward reads);
+* passes over N are fused where the data allow (the leak with the first
+  rank-1 term, the readout with the store of x_t);
+* zero entries of ``u_t`` and of the output cotangent are skipped (task
+  inputs are mostly zero; masked losses give zero cotangents).
 """
 from __future__ import annotations
 
@@ -153,7 +168,7 @@ def _sigmoid(q: float) -> float:
 @njit(**_FAST)
 def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
-                    Y, X, Z, Sg, P, KAP):
+                    Y, X, Z, Sg, P, KAP, GV):
     """Forward Euler over T steps for B trials, writing into preallocated outputs.
 
     Parameters
@@ -171,9 +186,15 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     Outputs (written)
     -----------------
     Y : (B, T, O); Z : (B, T, M); Sg : (B, T, S); KAP : (T, B, K) ``kappa_t``.
-    X : (T, B, N) when ``for_backward`` (time-major, the order the backward
-        reads it), else (B, T, N).
+    X : (B, T, N) x_t, unless ``for_backward`` (then unused).
     P : (T, B, N) ``p_t = phi(x_{t-1})`` when ``for_backward``, else (1, B, N) scratch.
+    GV : (T, B, K + U_x) when ``for_backward`` (else unused): the coordinates
+        of x_t in the span of x_0, the columns of L and those of B_x,
+        ``x_t = (1 - a_x)^(t+1) x_0 + L G_t + B_x V_t`` with
+        ``G_t = (1 - a_x) G_{t-1} + a_x g_t``, ``V_t = (1 - a_x) V_{t-1} + a_x u^x_t``
+        (G, V = 0 before the first step). The backward pass needs x_t only
+        for dJ/dC = sum_t gy_t x_t^T, which these K + U_x numbers per step
+        give without storing and re-reading the (T, B, N) states.
 
     Time is the outer loop; each step has three phases: (A) trial by trial,
     ``p_t`` and ``kappa_t`` (vectorised over N); (B) the NM subnetwork for all
@@ -190,6 +211,7 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     keep_x = 1.0 - alpha_x
     keep_z = 1.0 - alpha_z
     xs = np.empty((B, N))
+    gv = np.zeros((B, K + Ux))
     z = np.empty((M, B))
     h = np.empty((M, B))
     drive = np.empty((M, B))
@@ -275,8 +297,13 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                         xs[b, n] += c * BxT[j, n]
             acc = d[0]
             if for_backward:
+                for k in range(K):
+                    gv[b, k] = keep_x * gv[b, k] + g[k]
+                    GV[t, b, k] = gv[b, k]
+                for j in range(Ux):
+                    gv[b, K + j] = keep_x * gv[b, K + j] + alpha_x * inputs[b, t, j]
+                    GV[t, b, K + j] = gv[b, K + j]
                 for n in range(N):
-                    X[t, b, n] = xs[b, n]
                     acc += C[0, n] * xs[b, n]
             else:
                 for n in range(N):
@@ -296,12 +323,12 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
 @njit(**_FAST)
 def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                      alpha_x, alpha_z, scale, nm, feedback, linear,
-                     X, Z, Sg, P, KAP, gY,
+                     GV, Z, Sg, P, KAP, gY,
                      dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
     r"""Gradient of ``J = sum(gY * Y)`` w.r.t. every parameter, accumulated into zeroed outputs.
 
     Inputs are those of :func:`lowrank_forward` plus what it stored with
-    ``for_backward`` (``X``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
+    ``for_backward`` (``GV``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
     the cotangent ``gY`` (B, T, O). Gradients have the shapes of the arrays
     passed in (``dLt`` is dJ/dL^T, (K, N); ``dBxT`` is (U_x, N); the others
     as the parameters).
@@ -310,7 +337,7 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     ``lam~ = dJ/dx_t`` and ``mu~ = dJ/dz_t`` through step t+1 (zero at t = T-1)::
 
         lam_t   = C^T gy_t + lam~                  total dJ/dx_t
-        dC     += gy_t x_t^T ;   dd += gy_t
+        dC     += gy_t x_t^T ;   dd += gy_t        (x_t from GV, see lowrank_forward)
         eps_t   = a_x lam_t                        dJ/d(drive of x)
         gam_t   = L^T eps_t                        dJ/dg_t            (K)
         dL     += eps_t g_t^T ;  dB_x += eps_t u^x_t^T
@@ -342,6 +369,14 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     keep_x = 1.0 - alpha_x
     keep_z = 1.0 - alpha_z
     lam = np.zeros((B, N))
+    # dC = sum_t,b gy_tb x_tb^T with x_tb = c0_t x0_b + L G_tb + B_x V_tb: accumulate the
+    # coefficients (O, B), (O, K), (O, U_x) and form dC once at the end
+    c_x0 = np.zeros((O, B))
+    c_gv = np.zeros((O, K + Ux))
+    decay = np.empty(T)
+    decay[0] = keep_x
+    for t in range(1, T):
+        decay[t] = decay[t - 1] * keep_x
     pbar = np.empty(N)
     rho = np.empty((B, K))
     om = np.zeros((S, B))
@@ -357,9 +392,11 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                 w = gY[b, t, o]
                 if w != 0.0:
                     dd[o] += w
+                    c_x0[o, b] += w * decay[t]
+                    for i in range(K + Ux):
+                        c_gv[o, i] += w * GV[t, b, i]
                     for n in range(N):
                         lam[b, n] += w * C[o, n]
-                        dC[o, n] += w * X[t, b, n]
             if nm:
                 for k in range(K):
                     sk[k] = Sg[b, t, k if S > 1 else 0]
@@ -453,3 +490,17 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
             else:
                 for n in range(N):
                     lam[b, n] = keep_x * lam[b, n] + (1.0 - P[t, b, n] * P[t, b, n]) * pbar[n]
+    # dC = c_x0 x0 + c_G L^T + c_V B_x^T
+    for o in range(O):
+        for b in range(B):
+            c = c_x0[o, b]
+            for n in range(N):
+                dC[o, n] += c * x0[b, n]
+        for k in range(K):
+            c = c_gv[o, k]
+            for n in range(N):
+                dC[o, n] += c * Lt[k, n]
+        for j in range(Ux):
+            c = c_gv[o, K + j]
+            for n in range(N):
+                dC[o, n] += c * BxT[j, n]

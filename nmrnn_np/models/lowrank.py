@@ -135,19 +135,21 @@ class _LowRankBase(RecurrentModel):
     def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, for_backward: bool = True) -> dict:
         """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_forward`.
 
-        Returns ``y`` (B, T, O), ``x``, ``z`` and ``s`` (empty for the LR-RNN)
-        and ``kappa`` = R^T phi(x_{t-1}) (T, B, K). With ``for_backward`` (the
-        default, used by the autograd primitive) also ``phi`` = phi(x_{t-1})
-        (T, B, N), and ``x`` is time-major (T, B, N), the order in which the
-        backward pass reads it; otherwise ``x`` is (B, T, N).
+        Returns ``y`` (B, T, O), ``z`` and ``s`` (B, T, .) (empty for the
+        LR-RNN) and ``kappa`` = R^T phi(x_{t-1}) (T, B, K); with
+        ``for_backward`` (the default, used by the autograd primitive) also
+        what the backward pass reads, ``phi`` = phi(x_{t-1}) (T, B, N) and
+        ``gv``, the coordinates of x_t in span(x_0, L, B_x) (T, B, K + U_x);
+        otherwise ``x`` (B, T, N).
         """
         from .._kernels.lowrank import lowrank_forward
         a = self._kernel_args(p)
         inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init)
         B, T, _ = inputs.shape
         N, K, M, S = self.N, self.K, a["W_z"].shape[0], a["A"].shape[0]
-        shapes = dict(y=(B, T, self.O), x=(T, B, N) if for_backward else (B, T, N), z=(B, T, M), s=(B, T, S),
-                      phi=(T, B, N) if for_backward else (1, B, N), kappa=(T, B, K))
+        shapes = dict(y=(B, T, self.O), x=(1, 1, N) if for_backward else (B, T, N), z=(B, T, M), s=(B, T, S),
+                      phi=(T, B, N) if for_backward else (1, B, N), kappa=(T, B, K),
+                      gv=(T, B, K + a["BxT"].shape[0]) if for_backward else (1, 1, 1))
         # One allocation for all outputs: glibc hands several freed multi-MB
         # blocks back to the OS and the next call re-faults them page by page
         # (~2 ms per call at B=40, N=100 on the test VM); one block is kept.
@@ -159,9 +161,9 @@ class _LowRankBase(RecurrentModel):
         lowrank_forward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"],
                         a["B_z"], a["A"], a["a"], a["W_zx"], a["b_zx"], a["alpha_x"], a["alpha_z"], a["scale"],
                         a["nm"], a["feedback"], a["linear"], for_backward,
-                        out["y"], out["x"], out["z"], out["s"], out["phi"], out["kappa"])
-        if not for_backward:
-            del out["phi"]
+                        out["y"], out["x"], out["z"], out["s"], out["phi"], out["kappa"], out["gv"])
+        for unused in (("x",) if for_backward else ("phi", "gv")):
+            del out[unused]
         return out
 
     def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
@@ -180,7 +182,7 @@ class _LowRankBase(RecurrentModel):
                                                        "W_zx", "b_zx")}
         lowrank_backward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"],
                          a["W_zx"], a["alpha_x"], a["alpha_z"], a["scale"], a["nm"], a["feedback"], a["linear"],
-                         fwd["x"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
+                         fwd["gv"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
                          np.ascontiguousarray(g_y, dtype=np.float64),
                          g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
                          g["W_zx"], g["b_zx"])

@@ -1,0 +1,114 @@
+"""Shared helpers of the benchmark scripts: BLAS threads, timing, data, the machine, tables.
+
+Import this module before numpy (it sets the BLAS thread count from the
+command line first).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# The benchmark scripts run from a checkout without installation.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def parse_args(description: str, extra=None) -> argparse.Namespace:
+    """Common options; sets the BLAS thread count before numpy is imported."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per row for the fast paths (default 30)")
+    parser.add_argument("--slow-repeats", type=int, default=5,
+                        help="timed calls per row for the NumPy/autograd path (default 5)")
+    parser.add_argument("--no-jax", action="store_true", help="skip the JAX rows even if jax is installed")
+    parser.add_argument("--quick", action="store_true", help="few repeats and the small sizes only (smoke test)")
+    parser.add_argument("--blas-threads", default="1",
+                        help="OPENBLAS/OMP/MKL thread count ('default' leaves the environment alone); "
+                             "default 1, see docs/performance.md")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    if args.blas_threads != "default":
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
+    if args.quick:
+        args.repeats, args.slow_repeats = min(args.repeats, 5), min(args.slow_repeats, 2)
+    return args
+
+
+def measure(fn, repeats: int, warmup: int = 2) -> dict:
+    """Wall-clock seconds of ``fn()``: median, min, max over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return dict(median=statistics.median(times), min=min(times), max=max(times), n=repeats)
+
+
+def fmt(t: dict | None) -> str:
+    """``median (min, max)`` in ms."""
+    if t is None:
+        return "-"
+    return f"{1e3 * t['median']:.3f} ({1e3 * t['min']:.3f}, {1e3 * t['max']:.3f})"
+
+
+def ratio(a: dict | None, b: dict | None) -> str:
+    """median(a) / median(b)."""
+    if a is None or b is None:
+        return "-"
+    return f"{a['median'] / b['median']:.3g}"
+
+
+def mwg_data(batch: int):
+    """Measure-Wait-Go training data (all 40 conditions), tiled to ``batch`` trials: inputs, targets, mask."""
+    import numpy as np
+    from nmrnn_np.tasks import MeasureWaitGo
+    inputs, targets, mask = MeasureWaitGo().all_trials()
+    reps = -(-batch // inputs.shape[0])
+    tile = lambda a: np.ascontiguousarray(np.tile(a, (reps, 1, 1))[:batch], dtype=np.float64)  # noqa: E731
+    return tile(inputs), tile(targets), tile(mask)
+
+
+def machine() -> list[str]:
+    """Lines describing the machine, the library versions and the current load."""
+    import numpy as np
+    lines = []
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines.append(f"machine: {cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}")
+    versions = [f"numpy {np.__version__}"]
+    from importlib import metadata
+    for name in ("numba", "autograd", "scipy", "jax"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    lines.append("versions: " + ", ".join(versions))
+    lines.append("BLAS threads: " + os.environ.get("OPENBLAS_NUM_THREADS", "library default"))
+    lines.append("load average (1, 5, 15 min) at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return lines
+
+
+def load_line() -> str:
+    return "load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A Markdown table."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
