@@ -639,6 +639,7 @@ def _run_parallel(todo: Sequence[RunSpec], jobs: int, executor: Executor | None,
     own = executor is None
     stop = None
     futures: list[Future] = []
+    pending: set[Future] = set()
     interrupted = False
     try:
         if own:
@@ -657,10 +658,10 @@ def _run_parallel(todo: Sequence[RunSpec], jobs: int, executor: Executor | None,
         interrupted = True
         if stop is not None:
             stop.set()  # running trainings checkpoint and return; queued runs return at once
-        for fut in futures:
+        for fut in pending:
             fut.cancel()
         # runs that finish while stopping are saved anyway; report them
-        for fut in futures:
+        for fut in pending:
             if not fut.cancelled():
                 try:
                     report(fut.result())
@@ -786,6 +787,11 @@ def evaluate_run_dir(out: str | os.PathLike, *, clamp: str | None = None, figure
         model, params, _ = load_model(d / "model.npz")
         models_loaded[(res["model"], res["seed"])] = (model, params)
         metrics = evaluate_params(model, params, cfg, clamp=clamp)
+        stored = res.get("train_loss")
+        if stored is not None and not math.isclose(metrics["train_loss"], stored, rel_tol=1e-6, abs_tol=1e-12):
+            # same parameters, same data: only a change of the code (or its backend) can do this
+            log(f"  warning: {res['run']}: training loss re-evaluated as {metrics['train_loss']:.6e}, but "
+                f"{stored:.6e} when the run finished; the simulation code has changed since")
         run = {k: res[k] for k in ("model", "seed", "run", "n_params", "curve", "stages", "wall_time")
                if k in res}
         run.update(metrics)

@@ -174,8 +174,10 @@ def plot_ablation(ablation, info, targets, increases: np.ndarray, seed: int) -> 
     axb.set_xticks(range(S), [f"s{k + 1}" for k in range(S)])
     axb.set_ylabel("increase of test L2 error")
     axb.set_title(f"error increase when each component is clamped to {what} (a point per seed)", fontsize=9)
-    if np.all(inc > 0):
-        axb.set_yscale("log")
+    # symlog: increases span decades and can be negative (clamping may even help)
+    axb.set_yscale("symlog", linthresh=1e-5)
+    top = max(float(np.max(inc)), 1e-5) * 3.0
+    axb.set_ylim(0.0 if np.min(inc) >= 0 else float(np.min(inc)) * 3.0, top)
     return fig
 
 
