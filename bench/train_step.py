@@ -20,6 +20,7 @@ and optimiser, one jitted step in float64, QR of L included. Times are median
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -29,12 +30,8 @@ from _common import fmt, load_line, machine, measure, mwg_data, parse_args, prin
 
 
 def _extra(parser):
-    parser.add_argument("--child-disabled", action="store_true", help=argparse_suppress())
-
-
-def argparse_suppress():
-    import argparse
-    return argparse.SUPPRESS
+    # internal: the child process that times the package with numba disabled
+    parser.add_argument("--child-disabled", action="store_true", help=argparse.SUPPRESS)
 
 
 args = parse_args(__doc__.splitlines()[0], _extra)
