@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 __all__ = ["main", "build_parser", "COMMAND_MODULES", "HelpFormatter"]
 
 #: modules that register further subcommands, each through ``add_parser(subparsers)``
-COMMAND_MODULES: tuple[str, ...] = ("nmrnn_np.demo",)
+COMMAND_MODULES: tuple[str, ...] = ("nmrnn_np.demo", "theory.cli")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

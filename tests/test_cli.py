@@ -68,7 +68,7 @@ def tiny_toml(tmp_path):
 def test_help_lists_every_subcommand(capsys):
     status, out, _ = run_cli(capsys, "--help")
     assert status == 0
-    for name in ("mwg", "train", "evaluate", "demo"):
+    for name in ("mwg", "train", "evaluate", "demo", "theory"):
         assert name in out
 
 

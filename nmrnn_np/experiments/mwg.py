@@ -847,7 +847,9 @@ _FIGURE_CAPTIONS = {
                "intervals (left) and the extrapolated ones (right), aligned to the go cue.",
     "nm_signal": "The NM-RNN's neuromodulatory signal s(t), each component, aligned to the go cue; one line "
                  "per test interval.",
-    "ablation": "Ablation: each component of s clamped in turn; the NM-RNN's outputs and the error increase.",
+    "ablation": "Ablation: each component of s clamped in turn (median seed's outputs, top) and the increase of "
+                "the test error per component (every seed, bottom; the numbering of the components is arbitrary "
+                "and differs between seeds).",
     "latents": "The NM-RNN's output-network state projected on its K (orthonormalised) left factors, "
                "kappa = L^T x, one line per test interval.",
     "training": "Training loss per step (every seed).",

@@ -35,7 +35,7 @@ def _interval_colors(intervals: Sequence[int]):
 
 def _save(fig: Figure, path: Path) -> str:
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, format="png")
+    fig.savefig(tmp, dpi=100, format="png")
     tmp.replace(path)
     return path.name
 
