@@ -43,7 +43,7 @@ import numpy as np
 
 from .._backend import BACKENDS, HAVE_NUMBA
 from ..metrics import masked_l2
-from ..models import MODELS, make_model
+from ..models import make_model
 from ..tasks import MeasureWaitGo, mwg_extrapolation_set
 from .analysis import CLAMP_MODES, ablate_components
 from .config import ConfigError, merge_config, read_toml, write_toml
