@@ -11,13 +11,13 @@ matrix-vector product ``W v`` is written ``v @ W.T``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import autograd.numpy as anp
 import numpy as np
 
 from .. import _validation as V
+from .._kernels import as_kernel_array, empty_arrays
 from ..linalg import qr_q
 from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
 
@@ -114,9 +114,7 @@ class _LowRankBase(RecurrentModel):
 
     def _kernel_args(self, p: Params) -> dict:
         """Contiguous float64 kernel arguments: factors and weights that multiply N-vectors transposed."""
-        def c(v):
-            return np.ascontiguousarray(v, dtype=np.float64)
-
+        c = as_kernel_array
         args = {k: c(v) if isinstance(v, np.ndarray) else v for k, v in self._kernel_model_args(p).items()}
         args.update(Lt=c(p["L"].T), Rt=c(p["R"].T), BxT=c(p["B_x"].T), C=c(p["C"]),
                     d=c(p["d"]) if self.readout_bias else np.zeros(self.O),
@@ -126,11 +124,11 @@ class _LowRankBase(RecurrentModel):
     @staticmethod
     def _kernel_states(inputs: np.ndarray, init: dict):
         """inputs (B, T, U), the same as (T, U, B) for the batch-vectorised NM phase, x0, z0."""
-        inputs = np.ascontiguousarray(inputs, dtype=np.float64)
-        x0 = np.ascontiguousarray(init["x0"], dtype=np.float64)
+        inputs = as_kernel_array(inputs)
+        x0 = as_kernel_array(init["x0"])
         z0 = init.get("z0")
-        z0 = np.zeros((inputs.shape[0], 0)) if z0 is None else np.ascontiguousarray(z0, dtype=np.float64)
-        return inputs, np.ascontiguousarray(inputs.transpose(1, 2, 0)), x0, z0
+        z0 = np.zeros((inputs.shape[0], 0)) if z0 is None else as_kernel_array(z0)
+        return inputs, as_kernel_array(inputs.transpose(1, 2, 0)), x0, z0
 
     def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, for_backward: bool = True) -> dict:
         """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_forward`.
@@ -150,14 +148,8 @@ class _LowRankBase(RecurrentModel):
         shapes = dict(y=(B, T, self.O), x=(1, 1, N) if for_backward else (B, T, N), z=(B, T, M), s=(B, T, S),
                       phi=(T, B, N) if for_backward else (1, B, N), kappa=(T, B, K),
                       gv=(T, B, K + a["BxT"].shape[0]) if for_backward else (1, 1, 1))
-        # One allocation for all outputs: glibc hands several freed multi-MB
-        # blocks back to the OS and the next call re-faults them page by page
-        # (~2 ms per call at B=40, N=100 on the test VM); one block is kept.
-        block = np.empty(sum(math.prod(s) for s in shapes.values()))
-        out, start = {}, 0
-        for name, shape in shapes.items():
-            out[name] = block[start:start + math.prod(shape)].reshape(shape)
-            start += math.prod(shape)
+        # one allocation for all outputs (see empty_arrays: avoids page faults on every call)
+        out = dict(zip(shapes, empty_arrays(*shapes.values())))
         lowrank_forward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"],
                         a["B_z"], a["A"], a["a"], a["W_zx"], a["b_zx"], a["alpha_x"], a["alpha_z"], a["scale"],
                         a["nm"], a["feedback"], a["linear"], for_backward,
@@ -183,7 +175,7 @@ class _LowRankBase(RecurrentModel):
         lowrank_backward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"],
                          a["W_zx"], a["alpha_x"], a["alpha_z"], a["scale"], a["nm"], a["feedback"], a["linear"],
                          fwd["gv"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
-                         np.ascontiguousarray(g_y, dtype=np.float64),
+                         as_kernel_array(g_y),
                          g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
                          g["W_zx"], g["b_zx"])
         g["L"], g["R"], g["B_x"] = g.pop("Lt").T, g.pop("Rt").T, g.pop("BxT").T

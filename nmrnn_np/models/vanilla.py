@@ -7,32 +7,8 @@ import autograd.numpy as anp
 import numpy as np
 
 from .. import _validation as V
+from .._kernels import as_kernel_array, empty_arrays
 from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
-
-
-def _c(a) -> np.ndarray:
-    """A C-contiguous, writeable float64 array (no copy when it already is one).
-
-    numba compiles a kernel once per argument type and a read-only array (a
-    broadcast initial state, say) is a different type: one layout for all
-    calls keeps it to one compilation per kernel.
-    """
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    return a if a.flags.writeable else a.copy()
-
-
-def _empty_arrays(*shapes: tuple[int, ...]) -> list[np.ndarray]:
-    """Uninitialised C-contiguous float64 arrays of the given shapes, carved from one allocation.
-
-    Several megabyte-sized blocks freed together make glibc's malloc hand the
-    memory back to the system, and the next call then pays one page fault per
-    4 kB page (about 0.5 ms per forward pass at the timing-task sizes, as much
-    as the computation); a single block is kept and reused.
-    """
-    sizes = [int(np.prod(s)) for s in shapes]
-    buf = np.empty(sum(sizes))
-    offsets = np.cumsum([0] + sizes)
-    return [buf[o:o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
 
 
 class VanillaRNN(RecurrentModel):
@@ -122,20 +98,20 @@ class VanillaRNN(RecurrentModel):
         """
         from .._kernels import dense
         B, T, _ = inputs.shape
-        u = _c(np.transpose(inputs, (1, 0, 2)))
-        x, r, y = _empty_arrays((T + 1, B, self.N), (T + 1, B, self.N), (T, B, self.O))
+        u = as_kernel_array(np.transpose(inputs, (1, 0, 2)))
+        x, r, y = empty_arrays((T + 1, B, self.N), (T + 1, B, self.N), (T, B, self.O))
         d = p["d"] if self.readout_bias else np.zeros(self.O)
-        dense.rnn_forward(u, _c(init["x0"]), _c(p["W"].T), _c(p["B_x"].T), _c(p["C"].T), _c(d),
+        dense.rnn_forward(u, as_kernel_array(init["x0"]), as_kernel_array(p["W"].T), as_kernel_array(p["B_x"].T), as_kernel_array(p["C"].T), as_kernel_array(d),
                           self.alpha, self.recurrent_scale, self.phi == "linear", x, r, y)
-        return {"y": _c(y.transpose(1, 0, 2)), "x": x[1:].transpose(1, 0, 2), "_u": u, "_x": x, "_r": r}
+        return {"y": as_kernel_array(y.transpose(1, 0, 2)), "x": x[1:].transpose(1, 0, 2), "_u": u, "_x": x, "_r": r}
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
         """Gradient of ``sum(g_y * y)`` with respect to every parameter, by the BPTT kernel."""
         from .._kernels import dense
         grads = {k: np.empty(shape) for k, shape in self.param_shapes().items()}
         dd = grads["d"] if self.readout_bias else np.empty(self.O)
-        dense.rnn_backward(fwd["_u"], fwd["_x"], fwd["_r"], _c(np.transpose(g_y, (1, 0, 2))), _c(p["W"]),
-                           _c(p["C"]), self.alpha, self.recurrent_scale, self.phi == "linear",
+        dense.rnn_backward(fwd["_u"], fwd["_x"], fwd["_r"], as_kernel_array(np.transpose(g_y, (1, 0, 2))), as_kernel_array(p["W"]),
+                           as_kernel_array(p["C"]), self.alpha, self.recurrent_scale, self.phi == "linear",
                            grads["W"], grads["B_x"], grads["C"], dd)
         return grads
 
@@ -226,12 +202,12 @@ class LSTM(RecurrentModel):
         from .._kernels import dense
         B, T, _ = inputs.shape
         N = self.N
-        u = _c(np.transpose(inputs, (1, 0, 2)))
-        gates, tc, y, c, h = _empty_arrays((T, B, 4 * N), (T, B, N), (T, B, self.O), (T + 1, B, N), (T + 1, B, N))
-        dense.lstm_forward(u, _c(init["c0"]), _c(init["h0"]), _c(self._stacked(p, "W_", "u").T),
-                           _c(self._stacked(p, "W_", "h").T), _c(self._stacked(p, "b_", "")), _c(p["C"].T),
+        u = as_kernel_array(np.transpose(inputs, (1, 0, 2)))
+        gates, tc, y, c, h = empty_arrays((T, B, 4 * N), (T, B, N), (T, B, self.O), (T + 1, B, N), (T + 1, B, N))
+        dense.lstm_forward(u, as_kernel_array(init["c0"]), as_kernel_array(init["h0"]), as_kernel_array(self._stacked(p, "W_", "u").T),
+                           as_kernel_array(self._stacked(p, "W_", "h").T), as_kernel_array(self._stacked(p, "b_", "")), as_kernel_array(p["C"].T),
                            gates, c, tc, h, y)
-        return {"y": _c(y.transpose(1, 0, 2)), "h": h[1:].transpose(1, 0, 2), "c": c[1:].transpose(1, 0, 2),
+        return {"y": as_kernel_array(y.transpose(1, 0, 2)), "h": h[1:].transpose(1, 0, 2), "c": c[1:].transpose(1, 0, 2),
                 "_u": u, "_gates": gates, "_c": c, "_tc": tc, "_h": h}
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
@@ -240,10 +216,10 @@ class LSTM(RecurrentModel):
         N, U = self.N, self.U
         dWu, dWh, db = np.empty((4 * N, U)), np.empty((4 * N, N)), np.empty(4 * N)
         dC = np.empty((self.O, N))
-        dense.lstm_backward(fwd["_u"], _c(np.transpose(g_y, (1, 0, 2))), _c(self._stacked(p, "W_", "h")),
-                            _c(p["C"]), fwd["_gates"], fwd["_c"], fwd["_tc"], fwd["_h"], dWu, dWh, db, dC)
+        dense.lstm_backward(fwd["_u"], as_kernel_array(np.transpose(g_y, (1, 0, 2))), as_kernel_array(self._stacked(p, "W_", "h")),
+                            as_kernel_array(p["C"]), fwd["_gates"], fwd["_c"], fwd["_tc"], fwd["_h"], dWu, dWh, db, dC)
         grads = {"C": dC}
         for n, q in enumerate(_KERNEL_GATES):
             rows = slice(n * N, (n + 1) * N)
-            grads.update({f"W_{q}u": _c(dWu[rows]), f"W_{q}h": _c(dWh[rows]), f"b_{q}": _c(db[rows])})
+            grads.update({f"W_{q}u": as_kernel_array(dWu[rows]), f"W_{q}h": as_kernel_array(dWh[rows]), f"b_{q}": as_kernel_array(db[rows])})
         return grads
