@@ -137,6 +137,20 @@ class RecurrentModel:
         """Initial-state name (without the trailing 0) -> number of units."""
         raise NotImplementedError
 
+    #: the input weights (the ``"input"`` group); the multitask experiment retrains only these
+    input_keys: tuple[str, ...] = ("B_x",)
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Named parameter groups for partial training (``train(..., trainable=...)``).
+
+        ``"input"``: the input weights; ``"output"``: the output-generating
+        network (every parameter not in the NM subnetwork, its input weights
+        included). :class:`NMRNN` adds ``"nm"``, the neuromodulatory subnetwork.
+        """
+        keys = tuple(self.param_shapes())
+        return {"input": tuple(k for k in keys if k in self.input_keys), "output": keys}
+
     def n_params(self) -> int:
         """Total number of trainable scalars."""
         return int(sum(math.prod(s) for s in self.param_shapes().values()))

@@ -289,15 +289,16 @@ class NMRNN(_LowRankBase):
     def state_sizes(self) -> dict[str, int]:
         return {"x": self.N, "z": self.M}
 
-    #: parameter groups for partial retraining (trainer ``trainable=``)
+    input_keys = ("B_x", "B_z")
+
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
-        """Named parameter groups: ``"nm"`` (the NM subnetwork), ``"output"`` (the low-rank network),
-        ``"input"`` (the input weights B_x and B_z)."""
-        shapes = self.param_shapes()
-        nm = tuple(k for k in ("W_z", "B_z", "A", "a", "W_zx", "b_zx") if k in shapes)
-        return {"nm": nm, "output": tuple(k for k in shapes if k not in nm),
-                "input": ("B_x", "B_z")}
+        """Named parameter groups: ``"nm"`` (the NM subnetwork W_z, B_z, A, a [, W_zx, b_zx]),
+        ``"output"`` (the low-rank output network L, R, B_x, C, d) and ``"input"`` (B_x, B_z)."""
+        keys = tuple(self.param_shapes())
+        nm = ("W_z", "B_z", "A", "a", "W_zx", "b_zx")
+        return {"nm": tuple(k for k in keys if k in nm), "output": tuple(k for k in keys if k not in nm),
+                "input": tuple(k for k in keys if k in self.input_keys)}
 
     def init_params(self, rng: None | int | np.random.Generator = None, scheme: str = "reference") -> Params:
         """Random parameters.
@@ -386,11 +387,6 @@ class LowRankRNN(_LowRankBase):
 
     def state_sizes(self) -> dict[str, int]:
         return {"x": self.N}
-
-    @property
-    def groups(self) -> dict[str, tuple[str, ...]]:
-        """Named parameter groups: ``"input"`` (B_x) and ``"output"`` (all the rest)."""
-        return {"input": ("B_x",), "output": tuple(k for k in self.param_shapes() if k != "B_x")}
 
     def init_params(self, rng: None | int | np.random.Generator = None) -> Params:
         """L, R ~ N(0, 1); B_x ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N) (the authors' scales)."""

@@ -58,11 +58,6 @@ class VanillaRNN(RecurrentModel):
     def state_sizes(self) -> dict[str, int]:
         return {"x": self.N}
 
-    @property
-    def groups(self) -> dict[str, tuple[str, ...]]:
-        """Named parameter groups: ``"input"`` (B_x) and ``"output"`` (all the rest)."""
-        return {"input": ("B_x",), "output": tuple(k for k in self.param_shapes() if k != "B_x")}
-
     def init_params(self, rng: None | int | np.random.Generator = None) -> Params:
         """W ~ N(0, 1) sqrt(N) when divided by N (so W/N has spectral radius about 1), else
         N(0, 1)/sqrt(N); B_x ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N).
@@ -159,11 +154,7 @@ class LSTM(RecurrentModel):
     def state_sizes(self) -> dict[str, int]:
         return {"c": self.N, "h": self.N}
 
-    @property
-    def groups(self) -> dict[str, tuple[str, ...]]:
-        """Named parameter groups: ``"input"`` (the four W_qu) and ``"output"`` (all the rest)."""
-        inp = tuple(f"W_{q}u" for q in GATES)
-        return {"input": inp, "output": tuple(k for k in self.param_shapes() if k not in inp)}
+    input_keys = tuple(f"W_{q}u" for q in GATES)
 
     def init_params(self, rng: None | int | np.random.Generator = None) -> Params:
         """W_qu ~ N(0, 1)/sqrt(U); W_qh, b_q, C ~ N(0, 1)/sqrt(N) (the authors' scales)."""
