@@ -2,7 +2,8 @@
 
 Checked against the NumPy reference step (simulate, and plain autograd for
 gradients), against central finite differences, and against the authors'
-reference outputs in ../shared/reference.
+reference outputs in ../shared/reference. The kernels' tanh is tested in
+test_kernel_scalar.py.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 
 from nmrnn_np import LSTM, VanillaRNN, from_reference_params, to_reference_params
-from nmrnn_np._kernels import dense
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
@@ -43,34 +43,6 @@ def _assert_grads_close(got, want, rtol):
         assert got[k].shape == want[k].shape, k
         scale = np.abs(want[k]).max()
         np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=rtol * scale, err_msg=k)
-
-
-# ---------------------------------------------------------------------------
-# tanh
-# ---------------------------------------------------------------------------
-def test_tanh_matches_numpy_over_the_real_line():
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.standard_normal(20000) * s for s in (1e-300, 1e-8, 1e-3, 0.3, 0.6, 1, 3, 10, 30, 1e5)]
-                       + [np.linspace(-40.0, 40.0, 40001), np.linspace(0.62, 0.63, 2001),
-                          [0.0, 0.625, 0.6249999999999999, 19.0, 20.0, 20.000001, 710.0, 1e308, np.inf,
-                           5e-324, 2.2250738585072014e-308]])
-    x = np.concatenate([x, -x])
-    out = np.empty_like(x)
-    dense.tanh_into(x, out)
-    want = np.tanh(x)
-    rel = np.abs(out - want) / np.maximum(np.abs(want), 1e-300)
-    assert rel.max() < 1e-15
-    np.testing.assert_array_equal(out[: x.size // 2], -out[x.size // 2:])  # odd, bit for bit
-    assert np.all(np.abs(out) <= 1.0)
-
-
-def test_tanh_special_values():
-    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
-    out = np.empty_like(x)
-    dense.tanh_into(x, out)
-    assert np.isnan(out[0])
-    np.testing.assert_array_equal(out[1:], [1.0, -1.0, 0.0, 0.0])
-    assert np.signbit(out[4]) and not np.signbit(out[3])
 
 
 # ---------------------------------------------------------------------------

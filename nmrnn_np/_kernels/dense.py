@@ -25,80 +25,19 @@ ten times slower in the median.
 
 The kernels use ``error_model="numpy"`` so that a division is a plain IEEE
 division (no Python ``ZeroDivisionError`` branch), which lets LLVM vectorise
-the element-wise loops, and :func:`tanh` below, which is branch-free and so
-vectorises too (numba has no vector tanh without Intel SVML; the C library
-``tanh`` costs 10-20 ns per call here against about 2 ns for this one).
+the element-wise loops, and the tanh of :mod:`~nmrnn_np._kernels.scalar`
+(shared with the low-rank kernels), which is branch-free and so vectorises
+too (numba has no vector tanh without Intel SVML; the C library ``tanh``
+costs 10-20 ns per call here against about 2 ns for this one). The LSTM's
+sigmoid gates use it as ``(1 + tanh(a/2)) / 2``, the formula of the NumPy
+path.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .._backend import njit
-
-# ---------------------------------------------------------------------------
-# tanh and sigmoid
-# ---------------------------------------------------------------------------
-# |x| < 0.625: odd rational approximation x + x s P(s)/Q(s), s = x^2, with the
-# coefficients of the Cephes library's tanh (relative error < 3e-16 there).
-_P0, _P1, _P2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
-_Q0, _Q1, _Q2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
-# |x| >= 0.625: tanh|x| = (1 - e) / (1 + e), e = exp(-2|x|) <= 0.29, so the
-# subtraction loses at most one bit. exp(w) = 2^k exp(r) with w = k ln2 + r,
-# |r| <= ln2 / 2 (ln2 split into a high part with trailing zero bits and a low
-# part, so k ln2_hi is exact), and exp(r) = (E(r^2) + r O(r^2)) / (E(r^2) - r O(r^2)),
-# the [6/6] Pade approximant of exp, whose error at |r| = ln2 / 2 is about
-# 2e-19, far below one ulp.
-_INV_LN2 = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_E1, _E2, _E3 = 5.0 / 44.0, 1.0 / 792.0, 1.0 / 665280.0
-_O0, _O1, _O2 = 0.5, 1.0 / 66.0, 1.0 / 15840.0
-#: beyond this |x|, tanh(x) rounds to +-1 in float64 (1 - tanh(20) = 8.5e-18)
-_SATURATE = 20.0
-
-
-@njit(inline="always", error_model="numpy")
-def tanh(x):
-    """Hyperbolic tangent of a float64, accurate to a few ulp and vectorisable.
-
-    Agrees with ``numpy.tanh`` to 5e-16 relative over the whole real line
-    (tested); odd bit for bit; NaN in, NaN out; +-inf give +-1. Both branches are computed and
-    one is selected, and ``2^n`` is ``float(1 << n)``, so the function has no
-    branches or calls and LLVM can vectorise loops over it.
-    """
-    z = abs(x)
-    z = z if z <= _SATURATE else _SATURATE  # NaN maps to 20 here; restored at the end
-    s = x * x
-    small = x + x * s * (((_P0 * s + _P1) * s + _P2) / (((s + _Q0) * s + _Q1) * s + _Q2))
-    w = -2.0 * z
-    k = math.floor(w * _INV_LN2 + 0.5)
-    r = (w - k * _LN2_HI) - k * _LN2_LO
-    rr = r * r
-    ev = 1.0 + rr * (_E1 + rr * (_E2 + rr * _E3))
-    od = r * (_O0 + rr * (_O1 + rr * _O2))
-    n = int(-k)  # 0 <= n <= 58
-    # exp(r) = p / (ev - od), so e = exp(w) = p / q with q = (ev - od) 2^n (a power
-    # of two scales without rounding) and tanh z = (1 - e) / (1 + e) = (q - p) / (q + p)
-    p = ev + od
-    q = (ev - od) * float(1 << n)
-    large = math.copysign((q - p) / (q + p), x)
-    out = small if z < 0.625 else large
-    return out if (x == x and x != 0.0) else x  # NaN stays NaN, -0.0 stays -0.0
-
-
-@njit(inline="always", error_model="numpy")
-def sigmoid(a):
-    """Logistic sigmoid as ``(1 + tanh(a/2)) / 2``: the formula of the NumPy path."""
-    return 0.5 * (tanh(0.5 * a) + 1.0)
-
-
-@njit(error_model="numpy")
-def tanh_into(a, out):
-    """``out[:] = tanh(a)`` element-wise for 1-D arrays (for tests and benchmarks)."""
-    for k in range(a.shape[0]):
-        out[k] = tanh(a[k])
+from .scalar import tanh
 
 
 @njit(inline="always", error_model="numpy")

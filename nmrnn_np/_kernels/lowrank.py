@@ -43,14 +43,16 @@ loops and dependent tanh calls).
 
 Speed levers, each measured (numbers in ``docs/performance.md``):
 
-* :func:`tanh` below is branch-free and calls no libm function, so loops over
-  it vectorise: ~1.4 ns per value here instead of ~11 ns for libm's scalar
+* tanh and sigmoid come from :mod:`~nmrnn_np._kernels.scalar` (shared with
+  the dense kernels): branch-free with no libm call, so loops over them
+  vectorise, ~1.3-1.9 ns per value instead of ~11 ns for libm's scalar
   ``tanh`` (numba has no SVML on these machines);
 * ``error_model="numpy"`` removes the divide-by-zero checks that block
   vectorisation; ``fastmath={"reassoc", "contract"}`` lets the dot products
   over N use SIMD partial sums (this changes the summation order, i.e. the
-  rounding, at the 1e-16 level; :func:`tanh` is compiled without it, because
-  reassociation would undo its Cody-Waite argument reduction);
+  rounding, at the 1e-16 level); tanh is a separate, strict function that
+  LLVM inlines with its own flags (see :mod:`~nmrnn_np._kernels.scalar`):
+  reassociation would undo its Cody-Waite argument reduction;
 * the hot loops index the 3-D arrays directly, with no helper functions taking
   array views and no ``a if c else b`` views (a first version with them was
   0.4-0.6 ms slower per forward pass at the timing-task size, inlined or not);
@@ -65,101 +67,13 @@ Speed levers, each measured (numbers in ``docs/performance.md``):
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .._backend import HAVE_NUMBA, njit
-
-# ----------------------------------------------------------------------------
-# tanh that LLVM can vectorise
-# ----------------------------------------------------------------------------
-if HAVE_NUMBA:
-    from llvmlite import ir as _ir
-    from numba import types as _types
-    from numba.extending import intrinsic as _intrinsic
-
-    @_intrinsic
-    def _bits_to_float(typingctx, bits):
-        """Reinterpret the 64 bits of an int64 as a float64 (no conversion)."""
-        sig = _types.float64(_types.int64)
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.DoubleType())
-
-        return sig, codegen
-else:  # pragma: no cover - the kernels only run under numba
-    import struct as _struct
-
-    def _bits_to_float(bits):
-        return _struct.unpack("<d", _struct.pack("<q", int(bits)))[0]
-
-# Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
-# exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_LOG2E = 1.44269504088896338700e+00
-# exp(r) = (2 + r + d(r)) / (2 - r + d(r)) with d(r) = r^2 P(r^2) on |r| <= ln2/2:
-# the minimax coefficients of the classic fdlibm / Cephes exp (public domain).
-_E1 = 1.66666666666666019037e-01
-_E2 = -2.77777777770155933842e-03
-_E3 = 6.61375632143793436117e-05
-_E4 = -1.65339022054652515390e-06
-_E5 = 4.13813679705723846039e-08
-#: above this |x|, tanh(x) rounds to +-1 in float64 (tanh(20) = 1 - 8.5e-18)
-_TANH_SATURATION = 20.0
-
-
-@njit(error_model="numpy")
-def tanh(x: float) -> float:
-    r"""tanh(x) to ~1 ulp (max 2.6 ulp, mean 0.2 ulp), branch-free so loops over it vectorise.
-
-    With ``a = min(|x|, 20)``, ``y = 2 a = k ln2 + r`` (``|r| <= ln2 / 2``),
-    ``e_r - 1 = 2 r / D`` where ``D = 2 - r + d(r)`` (the fdlibm rational form
-    of exp on the reduced interval) and
-
-    .. math::
-
-        E = \mathrm{expm1}(y) = 2^k (e^r - 1) + (2^k - 1) = \frac{2^{k+1} r + (2^k - 1) D}{D},
-        \qquad \tanh a = \frac{E}{E + 2} = 1 - \frac{2}{E + 2}.
-
-    The first form is used below |x| = 0.55 (no cancellation: for k = 0 it is
-    ``r / (2 + d)``, exact to rounding even for tiny x), the second above (the
-    small term ``2/(E+2)`` carries all the error). ``2^k`` is built from the
-    exponent bits, so there is no call to libm. NaN gives NaN; +-inf gives +-1.
-    Compiled without ``fastmath``: reassociation would undo the Cody-Waite
-    reduction.
-    """
-    a = min(abs(x), _TANH_SATURATION)
-    y = 2.0 * a
-    kf = np.floor(y * _LOG2E + 0.5)
-    r = (y - kf * _LN2_HI) - kf * _LN2_LO
-    two_k = _bits_to_float((np.int64(kf) + 1023) << 52)
-    t = r * r
-    dr = t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * _E5))))
-    D = (2.0 - r) + dr
-    num = 2.0 * two_k * r + (two_k - 1.0) * D      # = D * expm1(y)
-    den = num + 2.0 * D                           # = D * (expm1(y) + 2)
-    small = a < 0.55
-    q = (num if small else 2.0 * D) / den
-    return math.copysign(q if small else 1.0 - q, x)
-
+from .._backend import njit
+from .scalar import sigmoid, tanh
 
 #: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
 _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
-
-
-@njit(**_FAST)
-def tanh_array(x, out):
-    """``out[i] = tanh(x[i])`` with :func:`tanh` as the kernels call it (for tests and benchmarks)."""
-    for i in range(x.size):
-        out.flat[i] = tanh(x.flat[i])
-
-
-@njit(error_model="numpy")
-def _sigmoid(q: float) -> float:
-    # the same formula as models.base.sigmoid: never overflows
-    return 0.5 * (tanh(0.5 * q) + 1.0)
 
 
 # ----------------------------------------------------------------------------
@@ -271,7 +185,7 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                     for b in range(B):
                         sg[i, b] += c * z[m, b]
                 for b in range(B):
-                    sg[i, b] = _sigmoid(sg[i, b])
+                    sg[i, b] = sigmoid(sg[i, b])
             for b in range(B):
                 for m in range(M):
                     Z[b, t, m] = z[m, b]

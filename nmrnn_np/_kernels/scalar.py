@@ -1,0 +1,120 @@
+r"""Scalar functions of the numba kernels: a float64 tanh that LLVM can vectorise, and the sigmoid.
+
+numba on these machines has no SVML, so ``math.tanh`` in a kernel is a scalar
+call into libm (~11 ns per value) and stops the loop around it from being
+vectorised. :func:`tanh` below is branch-free and calls no libm function:
+loops over it vectorise, ~1.3-1.9 ns per value depending on the load
+(``docs/performance.md``), and it is accurate to ~1 ulp (against extended
+precision over the sample of ``tests/test_kernel_scalar.py``: max 2.6 ulp,
+mean 0.24 ulp; ``numpy.tanh``: 1.2 and 0.22).
+
+Every kernel module (:mod:`~nmrnn_np._kernels.lowrank` for the NM-RNN and the
+LR-RNN, :mod:`~nmrnn_np._kernels.dense` for the vanilla RNN and the LSTM)
+imports its tanh from here (the LSTM kernels write their sigmoid gates with
+it inline), so all models share one implementation, tested in
+``tests/test_kernel_scalar.py``.
+
+Compile options: the functions here use ``error_model="numpy"`` (a division
+is a plain IEEE division, with no ``ZeroDivisionError`` branch that would
+block vectorisation) and **no** ``fastmath``. They are ordinary ``@njit``
+functions, not ``inline="always"``: numba would then inline their bytecode
+and compile it with the caller's flags, and the low-rank kernels are compiled
+with ``fastmath={"reassoc", "contract"}``, under which LLVM may fold the
+Cody-Waite reduction ``(y - k ln2_hi) - k ln2_lo`` back into ``y - k ln2``
+and lose its accuracy. Called from a kernel, they are inlined by LLVM
+instead, which keeps each instruction's own (strict) flags and still
+vectorises the caller's loop (the test file checks that a fastmath loop gives
+the same bits).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backend import HAVE_NUMBA, njit
+
+if HAVE_NUMBA:
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _bits_to_float(typingctx, bits):
+        """Reinterpret the 64 bits of an int64 as a float64 (no conversion)."""
+        sig = _types.float64(_types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.DoubleType())
+
+        return sig, codegen
+else:  # pragma: no cover - the kernels only run under numba
+    import struct as _struct
+
+    def _bits_to_float(bits):
+        return _struct.unpack("<d", _struct.pack("<q", int(bits)))[0]
+
+# Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
+# exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2E = 1.44269504088896338700e+00
+# exp(r) = (2 + r + d(r)) / (2 - r + d(r)) with d(r) = r^2 P(r^2) on |r| <= ln2/2:
+# the minimax coefficients of the classic fdlibm / Cephes exp (public domain).
+_E1 = 1.66666666666666019037e-01
+_E2 = -2.77777777770155933842e-03
+_E3 = 6.61375632143793436117e-05
+_E4 = -1.65339022054652515390e-06
+_E5 = 4.13813679705723846039e-08
+#: above this |x|, tanh(x) rounds to +-1 in float64 (tanh(20) = 1 - 8.5e-18)
+_TANH_SATURATION = 20.0
+
+
+@njit(error_model="numpy")
+def tanh(x: float) -> float:
+    r"""tanh(x) to ~1 ulp (max 2.6 ulp, mean 0.24 ulp), branch-free so loops over it vectorise.
+
+    With ``a = min(|x|, 20)``, ``y = 2 a = k ln2 + r`` (``|r| <= ln2 / 2``),
+    ``e_r - 1 = 2 r / D`` where ``D = 2 - r + d(r)`` (the fdlibm rational form
+    of exp on the reduced interval) and
+
+    .. math::
+
+        E = \mathrm{expm1}(y) = 2^k (e^r - 1) + (2^k - 1) = \frac{2^{k+1} r + (2^k - 1) D}{D},
+        \qquad \tanh a = \frac{E}{E + 2} = 1 - \frac{2}{E + 2}.
+
+    The first form is used below |x| = 0.55 (no cancellation: for k = 0 it is
+    ``r / (2 + d)``, exact to rounding even for tiny x), the second above (the
+    small term ``2/(E+2)`` carries all the error). Both are computed and one
+    is selected, and ``2^k`` is built from the exponent bits, so there is no
+    branch and no call to libm. Odd bit for bit (the sign is copied from x,
+    so -0.0 stays -0.0); NaN gives NaN; +-inf gives +-1. Compiled without
+    ``fastmath``: reassociation would undo the Cody-Waite reduction.
+    """
+    a = min(abs(x), _TANH_SATURATION)
+    y = 2.0 * a
+    kf = np.floor(y * _LOG2E + 0.5)
+    r = (y - kf * _LN2_HI) - kf * _LN2_LO
+    two_k = _bits_to_float((np.int64(kf) + 1023) << 52)
+    t = r * r
+    dr = t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * _E5))))
+    D = (2.0 - r) + dr
+    num = 2.0 * two_k * r + (two_k - 1.0) * D      # = D * expm1(y)
+    den = num + 2.0 * D                           # = D * (expm1(y) + 2)
+    small = a < 0.55
+    q = (num if small else 2.0 * D) / den
+    return math.copysign(q if small else 1.0 - q, x)
+
+
+@njit(error_model="numpy")
+def sigmoid(q: float) -> float:
+    """Logistic sigmoid ``1 / (1 + exp(-q))`` as ``(1 + tanh(q/2)) / 2``: the formula of the NumPy path
+    (:func:`nmrnn_np.models.base.sigmoid`), which never overflows."""
+    return 0.5 * (tanh(0.5 * q) + 1.0)
+
+
+@njit(error_model="numpy")
+def tanh_array(x, out):
+    """``out[i] = tanh(x[i])`` element-wise, any shape (for tests and benchmarks)."""
+    for i in range(x.size):
+        out.flat[i] = tanh(x.flat[i])
