@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 from nmrnn_np import NMRNN
 from theory import compare, lstm_gate, ramp, rank1

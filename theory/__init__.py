@@ -22,8 +22,8 @@ Modules
 """
 from .lstm_gate import (GateSequences, forget_gate_from_signal, gate_mapping_mismatch, gated_recurrence,
                         gates_from_run, latent_update, signal_from_forget_gate)
-from .ramp import (ReadoutConstants, go_signal_gap, ramp_kappa, ramp_min_interval, ramp_rho, ramp_signal,
-                   ramp_signal_with_transients, ramp_t_star, readout_constants)
+from .ramp import (ReadoutConstants, go_signal_gap, ramp_forget_product, ramp_kappa, ramp_min_interval, ramp_rho,
+                   ramp_rounding_rmse, ramp_signal, ramp_signal_with_transients, ramp_t_star, readout_constants)
 from .rank1 import (effective_timescale, forget_factor, inverse_signal_continuous, inverse_signal_discrete,
                     latent_closed_form_continuous, latent_closed_form_discrete, latent_constant_signal,
                     signal_feasible)
@@ -32,7 +32,7 @@ __all__ = [
     "effective_timescale", "forget_factor", "latent_closed_form_discrete", "latent_closed_form_continuous",
     "latent_constant_signal", "inverse_signal_discrete", "inverse_signal_continuous", "signal_feasible",
     "ReadoutConstants", "readout_constants", "ramp_t_star", "ramp_rho", "ramp_signal", "go_signal_gap",
-    "ramp_min_interval", "ramp_kappa", "ramp_signal_with_transients",
+    "ramp_min_interval", "ramp_kappa", "ramp_forget_product", "ramp_rounding_rmse", "ramp_signal_with_transients",
     "GateSequences", "forget_gate_from_signal", "signal_from_forget_gate", "gated_recurrence",
     "gates_from_run", "latent_update", "gate_mapping_mismatch",
 ]

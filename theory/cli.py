@@ -174,7 +174,8 @@ def _report(r: dict) -> str:
              "derivations are in `docs/theory.md`.", "",
              "## Exactness (random linear symmetric rank-1 networks)", "",
              "| check | max abs error |", "|---|---|",
-             f"| prediction 1, discrete closed form vs simulated l^T x | {_fmt(r['latent_closed_form_max_abs_error'])} |",
+             "| prediction 1, discrete closed form vs simulated l^T x | "
+             f"{_fmt(r['latent_closed_form_max_abs_error'])} |",
              f"| prediction 2, inverse signal vs emitted s | {_fmt(r['inverse_signal_max_abs_error'])} |",
              f"| prediction 4, gated recurrence vs kappa (and s -> f -> s) | {_fmt(r['lstm_mapping_max_abs_error'])} |",
              f"| prediction 1, continuous closed form vs solve_ivp | "
@@ -190,36 +191,41 @@ def _report(r: dict) -> str:
               "|---" * (1 + len(tg["input_scales"])) + "|"]
     for label in ("tanh_rank1", "tanh_rank3"):
         for m in ("one_step_relative", "rollout_relative"):
-            lines.append(f"| {label} {m.split('_')[0]} | " + " | ".join(_fmt(v) for v in tg[label][m]) + " |")
+            name = "one step" if m.startswith("one") else "rollout"
+            lines.append(f"| {label} {name} | " + " | ".join(_fmt(v) for v in tg[label][m]) + " |")
     lines += ["", "![timescale](theory_timescale.png)", "", "![exactness](theory_exactness.png)", "",
               "![inverse](theory_inverse.png)", "", "![lstm](theory_lstm.png)", "",
               "## Prediction 3 against trained networks", "",
-              "Each network is a rank-1 symmetric NM-RNN (N = {N}, M = {M}) trained on Measure-Wait-Go "
+              "Each network is a rank-1 symmetric NM-RNN (N = 1 or {N}, as named; M = {M}) trained on Measure-Wait-Go "
               "(intervals 12-18) and run on intervals 4-26 (t_measure = 15). RMSE of the emitted s(t) "
-              "against the hyperbola over the ramp steps t_go+1 .. t_go+T_I.".format(**r["settings"]), ""]
+              "against the hyperbola over the ramp steps t_go+1 .. t_go+T_I. P = I - l l^T; the last column "
+              "measures what the theory ignores (0 for N = 1).".format(**r["settings"]), ""]
     nets = r["networks"]
-    lines += ["| network | steps | best loss | c | d_eff | rho | feasible T_I > | off-manifold |",
+    lines += ["| network | steps | best loss | c | d_eff | rho | feasible T_I > | max(norm C P, norm P B_x) |",
               "|---|---|---|---|---|---|---|---|"]
     for k, n in nets.items():
         lines.append(f"| {n['title']} | {n['steps']} | {_fmt(n['best_loss'])} | {_fmt(n['c'])} | "
                      f"{_fmt(n['d_eff'])} | {_fmt(n['rho'])} | {_fmt(n['min_interval'])} | "
                      f"{_fmt(n['off_manifold_norm'])} |")
-    intervals = list(next(iter(nets.values()))["rmse"].keys())
-    lines += ["", "RMSE of s against prediction 3 (hyperbola; in brackets: against the prediction that "
-              "includes the input-driven readout C x_perp, linear networks only), and RMSE of the output "
-              "against the target; * marks trained intervals:", "",
-              "| T_I | " + " | ".join(f"{n['title']}: s | y" for n in nets.values()) + " |",
-              "|---" * (1 + len(nets)) + "|"]
-    trained = {str(i) for i, t in zip(next(iter(nets.values()))["intervals"],
-                                       next(iter(nets.values()))["trained"]) if t}
-    for I in intervals:
-        cells = []
-        for n in nets.values():
-            cell = _fmt(n["rmse"][I])
-            if n.get("rmse_transients"):
-                cell += f" ({_fmt(n['rmse_transients'][I])})"
-            cells.append(cell + f" | {_fmt(n['output_rmse'][I])}")
-        lines.append(f"| {I}{'*' if I in trained else ''} | " + " | ".join(cells) + " |")
+    lines += ["", "Per network and interval (* = trained): RMSE over the ramp of the emitted s against the "
+              "hyperbola, against the hyperbola clipped to the feasible [0, 1], and (linear N > 1 only) against "
+              "the prediction that includes the input-driven readout C x_perp; 1 - s at step t_go + 1 emitted "
+              "and predicted; the total decay -sum log f_t from the last hold step to the ramp end (predicted: "
+              "log((d_eff - y_go)/(d_eff - y_end)), the same for every interval); RMSE of the output.", ""]
+    for n in nets.values():
+        trained = {i for i, t in zip(n["intervals"], n["trained"]) if t}
+        pred_decay = _fmt(n["log_decay_predicted"])
+        lines += [f"**{n['title']}** (predicted total decay {pred_decay})", "",
+                  "| T_I | s vs hyperbola | vs clipped | vs incl. C x_perp | 1-s(t_go+1) | predicted | "
+                  "total decay | y RMSE |", "|---|---|---|---|---|---|---|---|"]
+        for k, I in enumerate(n["intervals"]):
+            key = str(I)
+            tr = _fmt(n["rmse_transients"][key]) if n.get("rmse_transients") else "-"
+            lines.append(f"| {I}{'*' if I in trained else ''} | {_fmt(n['rmse'][key])} | "
+                         f"{_fmt(n['rmse_clipped'][key])} | {tr} | {_fmt(n['gap_emitted'][k])} | "
+                         f"{_fmt(n['gap_predicted'][k])} | {_fmt(n['log_decay_emitted'][key])} | "
+                         f"{_fmt(n['output_rmse'][key])} |")
+        lines.append("")
     lines += [""]
     for k in nets:
         lines += [f"![{k}](theory_ramp_{k}.png)", ""]

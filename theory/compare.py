@@ -24,7 +24,7 @@ Every function returns plain dicts of floats and arrays that
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -542,8 +542,9 @@ def ramp_comparison(model, params, *, task=None, trained_intervals=(12, 14, 16, 
         to the feasible [0, 1]), ``rmse_transients`` (against the prediction
         that includes ``C x_perp``; linear networks only),
         ``gap_emitted`` / ``gap_predicted`` (1 - s at step t_go + 1),
-        ``log_decay_emitted`` (interval -> :math:`-\sum \log f_t` over the
-        ramp steps) and ``log_decay_predicted`` (:math:`-\log(\rho/(1+\rho))`,
+        ``log_decay_emitted`` (interval -> :math:`-\sum \log f_t` over steps
+        t_go .. t_go + T_I, i.e. from the last step of the hold) and
+        ``log_decay_predicted`` (:math:`-\log(\rho/(1+\rho))`,
         :func:`theory.ramp.ramp_forget_product`; NaN if infeasible),
         ``output_rmse`` (interval -> RMSE of y against the target over the
         ramp), the constants (``c``, ``d_eff``, ``rho``, ``min_interval``,
@@ -584,7 +585,8 @@ def ramp_comparison(model, params, *, task=None, trained_intervals=(12, 14, 16, 
             rmse_tr[str(I)] = float(np.sqrt(np.mean((s[b, on] - transients[b, on]) ** 2)))
         gap_em.append(1.0 - float(s[b, t_go + 1]))
         gap_pr.append(float(1.0 - pred[t_go + 1]))
-        log_decay[str(I)] = float(-np.sum(log_f[b, on]))
+        # from the last hold step: the go pulse reaches s at step t_go itself (s comes from the new z)
+        log_decay[str(I)] = float(-np.sum(log_f[b, t_go:t_go + I + 1]))
         idx = t_go + t_rel
         ok = (idx >= 0) & (idx < inputs.shape[1]) & (t_rel <= I + hi)
         traces["s_emitted"][b, ok] = s[b, idx[ok]]

@@ -32,8 +32,6 @@ from typing import Mapping
 
 import numpy as np
 
-from nmrnn_np import _validation as V
-
 from .rank1 import _alpha, _array
 
 __all__ = [

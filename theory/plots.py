@@ -21,7 +21,7 @@ from . import rank1  # noqa: E402
 __all__ = ["plot_timescale", "plot_exactness", "plot_inverse", "plot_lstm", "plot_ramp_network",
            "plot_go_gap", "plot_ramp_prediction"]
 
-_DPI = 110
+_DPI = 100
 
 
 def _save(fig, path) -> Path:
@@ -177,10 +177,13 @@ def plot_ramp_network(cmp: dict, title: str, path: str | os.PathLike, *, show_tr
             axes[0, c].plot(t, cmp["y"][b], color=col, lw=1.5, label=f"T_I={I}")
             axes[1, c].plot(t, cmp["s_emitted"][b], color=col, lw=1.5)
             ref = cmp["s_transients"][b] if c == 2 else cmp["s_predicted"][b]
-            axes[1, c].plot(t, ref, color=col, lw=1.0, ls="--")
+            # an infeasible requirement (s outside (0, 1)) is off the axes; drawing it would only add the pole
+            axes[1, c].plot(t, np.where((ref > 0) & (ref < 1), ref, np.nan), color=col, lw=1.0, ls="--")
     axes[0, 0].set_title(f"{title}\ntrained intervals (dotted: target)", fontsize=9)
-    axes[0, 1].set_title(f"extrapolated intervals (feasible for T_I > {cmp['min_interval']:.1f})", fontsize=9)
-    axes[1, 0].set_title(f"s emitted (solid) vs hyperbola (dashed); $d_{{eff}}$={cmp['d_eff']:.2f}, "
+    feasible = (f"prediction 3 feasible for T_I > {cmp['min_interval']:.1f}" if np.isfinite(cmp["min_interval"])
+                else "prediction 3 infeasible for every T_I (rho <= 0)")
+    axes[0, 1].set_title(f"extrapolated intervals ({feasible})", fontsize=9)
+    axes[1, 0].set_title(f"s emitted (solid) vs hyperbola (dashed where feasible); $d_{{eff}}$={cmp['d_eff']:.2f}, "
                          f"$\\rho$={cmp['rho']:.2f}", fontsize=9)
     axes[1, 1].set_title("s emitted vs hyperbola, extrapolated", fontsize=9)
     if show_transients:

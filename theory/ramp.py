@@ -31,7 +31,7 @@ import numpy as np
 
 from nmrnn_np import _validation as V
 
-from .rank1 import _array, inverse_signal_discrete
+from .rank1 import _array
 
 __all__ = [
     "ReadoutConstants",
@@ -110,7 +110,10 @@ def _ramp_args(interval, y_go, y_end, d_eff):
 
 
 def ramp_t_star(t_go, interval, y_go: float, y_end: float, d_eff: float) -> np.ndarray:
-    r""":math:`t^* = t_{go} + T_I (d_\mathrm{eff} - y_{go}) / (y_{end} - y_{go})`: where the extended ramp meets ``d_eff``."""
+    r"""Where the extended ramp meets ``d_eff`` (kappa = 0).
+
+    .. math:: t^* = t_{go} + T_I\,\frac{d_\mathrm{eff} - y_{go}}{y_{end} - y_{go}}
+    """
     interval, y_go, y_end, d_eff = _ramp_args(interval, y_go, y_end, d_eff)
     return _array(t_go, "t_go") + interval * (d_eff - y_go) / (y_end - y_go)
 
@@ -202,7 +205,9 @@ def ramp_min_interval(*, y_go: float, y_end: float, d_eff: float, tau_x: float, 
 
 
 def ramp_forget_product(*, y_go: float, y_end: float, d_eff: float) -> float:
-    r"""Product of the forget gates over the ramp: :math:`\prod_t f_t = (d_\mathrm{eff} - y_{end})/(d_\mathrm{eff} - y_{go}) = \rho/(1+\rho)`.
+    r"""Product of the forget gates over the ramp, :math:`\rho/(1+\rho)`.
+
+    .. math:: \prod_t f_t = \frac{d_\mathrm{eff} - y_{end}}{d_\mathrm{eff} - y_{go}} = \frac{\rho}{1+\rho}
 
     Whatever the shape of s, taking ``y = c kappa + d_eff`` from ``y_go`` to
     ``y_end`` without input needs ``kappa_end / kappa_go`` equal to this
