@@ -3,10 +3,10 @@ r"""Scalar functions of the numba kernels: a float64 tanh that LLVM can vectoris
 numba on these machines has no SVML, so ``math.tanh`` in a kernel is a scalar
 call into libm (~11 ns per value) and stops the loop around it from being
 vectorised. :func:`tanh` below is branch-free and calls no libm function:
-loops over it vectorise, ~1.3-1.9 ns per value depending on the load
-(``docs/performance.md``), and it is accurate to ~1 ulp (against extended
-precision over the sample of ``tests/test_kernel_scalar.py``: max 2.6 ulp,
-mean 0.24 ulp; ``numpy.tanh``: 1.2 and 0.22).
+loops over it vectorise, ~1.4 ns per value (``docs/performance.md``), and
+it is accurate to ~1 ulp (against extended precision over the sample of
+``tests/test_kernel_scalar.py``: max 2.6 ulp, mean 0.24 ulp; ``numpy.tanh``:
+1.2 and 0.22).
 
 Every kernel module (:mod:`~nmrnn_np._kernels.lowrank` for the NM-RNN and the
 LR-RNN, :mod:`~nmrnn_np._kernels.dense` for the vanilla RNN and the LSTM)
@@ -14,17 +14,31 @@ imports its tanh from here (the LSTM kernels write their sigmoid gates with
 it inline), so all models share one implementation, tested in
 ``tests/test_kernel_scalar.py``.
 
-Compile options: the functions here use ``error_model="numpy"`` (a division
-is a plain IEEE division, with no ``ZeroDivisionError`` branch that would
-block vectorisation) and **no** ``fastmath``. They are ordinary ``@njit``
-functions, not ``inline="always"``: numba would then inline their bytecode
-and compile it with the caller's flags, and the low-rank kernels are compiled
-with ``fastmath={"reassoc", "contract"}``, under which LLVM may fold the
-Cody-Waite reduction ``(y - k ln2_hi) - k ln2_lo`` back into ``y - k ln2``
-and lose its accuracy. Called from a kernel, they are inlined by LLVM
-instead, which keeps each instruction's own (strict) flags and still
-vectorises the caller's loop (the test file checks that a fastmath loop gives
-the same bits).
+Compile options. :func:`tanh` and :func:`sigmoid` set theirs explicitly:
+``error_model="numpy"`` (a division is a plain IEEE division, with no
+``ZeroDivisionError`` branch that would block vectorisation) and
+``fastmath={"contract"}`` (multiply-adds may become FMA instructions: 1.4
+instead of 1.9 ns per value, same accuracy) but no ``reassoc``, under which
+LLVM may fold the Cody-Waite reduction ``(y - k ln2_hi) - k ln2_lo`` back into
+``y - k ln2`` and lose its accuracy (full ``fastmath`` changes 7% of the
+values and raises the mean error). Explicitly, because numba compiles a
+function called from a kernel with the *caller's* fastmath and error model
+unless the function sets its own (``Flags.inherit_if_not_set``), and keeps
+that compilation for every later caller. The low-rank tanh used to set no
+fastmath: when a kernel compiled it first it got the kernels' ``reassoc``
+(harmless by luck: on a 520 000-value sample, the same bits as ``contract``
+alone), and with one tanh for all kernels the dense kernels' bits would
+depend on whether a low-rank kernel had been compiled first in the process
+(seen: 13 of 12 000 tanh values of the LSTM kernel 1 ulp apart).
+
+They are ordinary ``@njit`` functions, not ``inline="always"`` (numba would
+then inline their bytecode into the caller and compile it with the caller's
+flags, ``reassoc`` included in the low-rank kernels); LLVM inlines them
+instead, each instruction keeping its own flags, and vectorises the caller's
+loop. numba keys a cached kernel on the text of the kernel's own file only,
+so after an edit of this file clear ``nmrnn_np/_kernels/__pycache__``: a
+stale kernel would keep the old tanh (``tests/test_kernel_scalar.py``
+compares the kernels' tanh with this one bit for bit).
 """
 from __future__ import annotations
 
@@ -70,7 +84,7 @@ _E5 = 4.13813679705723846039e-08
 _TANH_SATURATION = 20.0
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath={"contract"})
 def tanh(x: float) -> float:
     r"""tanh(x) to ~1 ulp (max 2.6 ulp, mean 0.24 ulp), branch-free so loops over it vectorise.
 
@@ -89,7 +103,8 @@ def tanh(x: float) -> float:
     is selected, and ``2^k`` is built from the exponent bits, so there is no
     branch and no call to libm. Odd bit for bit (the sign is copied from x,
     so -0.0 stays -0.0); NaN gives NaN; +-inf gives +-1. Compiled without
-    ``fastmath``: reassociation would undo the Cody-Waite reduction.
+    ``reassoc``, which would undo the Cody-Waite reduction (see the module
+    docstring).
     """
     a = min(abs(x), _TANH_SATURATION)
     y = 2.0 * a
@@ -106,7 +121,7 @@ def tanh(x: float) -> float:
     return math.copysign(q if small else 1.0 - q, x)
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath={"contract"})
 def sigmoid(q: float) -> float:
     """Logistic sigmoid ``1 / (1 + exp(-q))`` as ``(1 + tanh(q/2)) / 2``: the formula of the NumPy path
     (:func:`nmrnn_np.models.base.sigmoid`), which never overflows."""
