@@ -6,8 +6,14 @@ orthonormalises its left factors L.
 """
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 from autograd.extend import defvjp, primitive
+
+#: (Q, R) of the last qr_q call in this thread: the VJP needs R, which the forward has just computed
+_last = threading.local()
 
 
 @primitive
@@ -24,12 +30,25 @@ def qr_q(A: np.ndarray) -> np.ndarray:
         (the authors' JAX code gives the same signs: ``diag(R)`` is whatever
         LAPACK's Householder reflections produce, not forced positive).
     """
-    return np.linalg.qr(A, mode="reduced")[0]
+    Q, R = np.linalg.qr(A, mode="reduced")
+    _last.value = (Q, R)
+    return Q
+
+
+@functools.lru_cache(maxsize=None)
+def _lower_masks(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of the lower triangle of a k x k matrix, with and without the diagonal."""
+    return np.tri(k, dtype=bool), np.tri(k, k=-1, dtype=bool)
 
 
 def _copyltu(M: np.ndarray) -> np.ndarray:
-    """Symmetric matrix with the lower triangle of ``M``: tril(M) + tril(M, -1)^T."""
-    return np.tril(M) + np.tril(M, -1).T
+    """Symmetric matrix with the lower triangle of ``M``: tril(M) + tril(M, -1)^T.
+
+    ``np.tril`` with masks built once per size (``np.tril`` itself rebuilds
+    its mask with ``np.tri`` on every call, ~5 us each).
+    """
+    lower, strict = _lower_masks(M.shape[0])
+    return np.where(lower, M, 0.0) + np.where(strict, M, 0.0).T
 
 
 def _qr_q_vjp(Q: np.ndarray, A: np.ndarray):
@@ -46,8 +65,15 @@ def _qr_q_vjp(Q: np.ndarray, A: np.ndarray):
     where ``copyltu(M)`` copies the lower triangle of M onto the upper one
     (Walter & Lehmann 2018; the same formula PyTorch and JAX use). ``R^{-T}``
     is applied with a k x k linear solve, so A must have full column rank.
+
+    autograd calls this right after the forward :func:`qr_q` that returned
+    ``Q``, so R is taken from that call (a one-slot, thread-local cache, as in
+    :mod:`nmrnn_np.primitives`) instead of factorising A again; if another
+    qr_q ran in between, R is recomputed (the same LAPACK call, the same bits).
     """
-    R = np.linalg.qr(A, mode="reduced")[1]
+    cached = getattr(_last, "value", None)
+    _last.value = None
+    R = cached[1] if cached is not None and cached[0] is Q else np.linalg.qr(A, mode="reduced")[1]
 
     def vjp(Qbar):
         M = -Qbar.T @ Q

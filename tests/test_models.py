@@ -185,6 +185,10 @@ def test_bad_params_and_inputs(backend):
         model.loss_and_grad(p, u, np.zeros((2, 5, 1)), backend=backend)
     with pytest.raises(ValueError, match="mask is zero everywhere"):
         model.loss_and_grad(p, u, np.zeros((2, 5, 2)), np.zeros((2, 5)), backend=backend)
+    with pytest.raises(ValueError, match="mask must be non-negative"):
+        model.loss_and_grad(p, u, np.zeros((2, 5, 2)), np.array([[1.0, -1.0, 0, 0, 0]] * 2), backend=backend)
+    with pytest.raises(ValueError, match="mask contains NaN"):
+        model.loss_and_grad(p, u, np.zeros((2, 5, 2)), np.full((2, 5, 1), np.nan), backend=backend)
     with pytest.raises(ValueError, match="backend must be one of"):
         model.simulate(p, u, backend="jax")
 
@@ -212,3 +216,45 @@ def test_losses():
     assert np.isclose(losses.last_step_mse(y, t), np.mean((y[:, -1] - t[:, -1]) ** 2))
     with pytest.raises(ValueError, match="loss must be one of"):
         losses.get_loss("l1")
+
+
+def _formula_losses():
+    """The losses written as autograd.numpy formulas, differentiated by autograd (the oracle)."""
+    import autograd.numpy as anp
+
+    def masked(y, t, mask=None):
+        sq = (y - t) ** 2
+        if mask is None:
+            return anp.mean(sq)
+        m = anp.broadcast_to(mask, anp.shape(sq))
+        return anp.sum(m * sq) / anp.sum(m)
+
+    return {"masked_mse": masked, "mse": lambda y, t, mask=None: anp.mean((y - t) ** 2),
+            "last_step_mse": lambda y, t, mask=None: anp.mean((y[:, -1, :] - t[:, -1, :]) ** 2)}
+
+
+@pytest.mark.parametrize("name,mask_shape", [("masked_mse", None), ("masked_mse", (3, 4, 1)),
+                                             ("masked_mse", (3, 4, 2)), ("mse", None), ("last_step_mse", None)])
+def test_loss_values_and_gradients_equal_autograd_through_the_formula(name, mask_shape):
+    # the losses are primitives with hand-written VJPs; value and gradients with respect to y and
+    # the targets must be those autograd gives through the plain formula, to the bit
+    from autograd import grad
+    from nmrnn_np import losses
+    rng = np.random.default_rng(1)
+    y, t = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2))
+    mask = None if mask_shape is None else rng.random(mask_shape) * (rng.random(mask_shape) < 0.6)
+    ours, ref = losses.get_loss(name), _formula_losses()[name]
+    assert ours(y, t, mask) == ref(y, t, mask)
+    for argnum in (0, 1):
+        np.testing.assert_array_equal(grad(ours, argnum)(y, t, mask), grad(ref, argnum)(y, t, mask))
+    if mask is not None:   # a different (simpler) formula for the mask: equal to rounding, and to differences
+        g = grad(ours, 2)(y, t, mask)
+        assert g.shape == mask.shape
+        np.testing.assert_allclose(g, grad(ref, 2)(y, t, mask), rtol=1e-12, atol=1e-15)
+        v = rng.normal(size=mask.shape)
+        h = 1e-6
+        fd = (ours(y, t, mask + h * v) - ours(y, t, mask - h * v)) / (2 * h)
+        assert np.sum(g * v) == pytest.approx(fd, rel=1e-7)
+    # a target that broadcasts gets a gradient of its own shape
+    t1 = t[:, :, :1]
+    np.testing.assert_allclose(grad(ours, 1)(y, t1, mask), grad(ref, 1)(y, t1, mask), rtol=1e-14, atol=0)

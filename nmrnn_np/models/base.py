@@ -20,7 +20,9 @@ from typing import Any, Dict, Mapping
 
 import autograd.numpy as anp
 import numpy as np
-from autograd.tracer import getval
+from autograd.core import VJPNode, add_outgrads, vspace
+from autograd.tracer import getval, isbox, new_box, trace_stack
+from autograd.util import toposort
 
 from .. import _validation as V
 from .._backend import resolve_backend
@@ -345,9 +347,10 @@ class RecurrentModel:
             if mask.shape[:2] != (B, T) or mask.shape[2] not in (1, self.n_outputs):
                 raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {self.n_outputs}), "
                                  f"got {mask.shape}")
-            if np.any(mask < 0):
+            # min/max: one reduction each, no boolean temporaries (mask is finite and non-empty here)
+            if mask.min() < 0:
                 raise ValueError("mask must be non-negative")
-            if not np.any(mask > 0):
+            if not mask.max() > 0:
                 raise ValueError("mask is zero everywhere: the masked loss would be 0/0")
         return targets, mask
 
@@ -403,8 +406,47 @@ class RecurrentModel:
         loss : float
         grads : dict with the same keys and shapes as ``params``
         """
-        from autograd import value_and_grad
         params = self.check_params(params)
         objective = self._loss_function(inputs, targets, mask, loss, backend, initial_states)
-        value, grads = value_and_grad(objective)(params)
-        return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in self.param_shapes()}
+        value, grads = value_and_grad_of_dict(objective, params)
+        return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in params}
+
+
+# ----------------------------------------------------------------------------
+# Reverse mode over a dict of parameters
+# ----------------------------------------------------------------------------
+def value_and_grad_of_dict(fun, params: Mapping[str, Any]) -> tuple[Any, dict]:
+    r"""``fun(params)`` (a scalar) and its gradient with respect to every array of the dict ``params``.
+
+    The same numbers as ``autograd.value_and_grad(fun)(params)``, by autograd's
+    own reverse pass, without boxing the dict: that makes every ``params[k]``
+    a primitive whose VJP builds a zero dict of *all* the parameters, so a
+    model with P parameter arrays paid P^2 array additions and ~2P extra graph
+    nodes per gradient (~0.35 ms of the 3.7 ms timing-task training step).
+    Here each array is boxed on its own root node; the reverse pass is
+    :func:`autograd.core.backward_pass` except that it keeps the gradients
+    arriving at the roots instead of returning the one of a single start node.
+
+    Returns
+    -------
+    value : the unboxed ``fun(params)``
+    grads : dict, the keys of ``params``; zeros for an array ``fun`` does not use
+    """
+    roots = {k: VJPNode.new_root() for k in params}
+    with trace_stack.new_trace() as trace:
+        end = fun({k: new_box(v, trace, roots[k]) for k, v in params.items()})
+    if not (isbox(end) and end._trace == trace):   # the value does not depend on params
+        return end, {k: vspace(v).zeros() for k, v in params.items()}
+    value, end_node = end._value, end._node
+    if vspace(value).size != 1:
+        raise TypeError(f"the loss must be a scalar, got shape {np.shape(value)}")
+    is_root = set(roots.values())
+    outgrads = {end_node: (vspace(value).ones(), False)}
+    for node in toposort(end_node):
+        if node in is_root:   # no parents: its gradient stays in outgrads
+            continue
+        g = outgrads.pop(node)[0]
+        for parent, ingrad in zip(node.parents, node.vjp(g)):
+            outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
+    return value, {k: outgrads[node][0] if node in outgrads else vspace(params[k]).zeros()
+                   for k, node in roots.items()}

@@ -17,7 +17,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from .. import _validation as V
-from .._kernels import as_kernel_array, empty_arrays
+from .._kernels import as_kernel_array, empty_arrays, zero_arrays
 from ..linalg import qr_q
 from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
 
@@ -137,7 +137,9 @@ class _LowRankBase(RecurrentModel):
         LR-RNN) and ``kappa`` = R^T phi(x_{t-1}) (T, B, K); with
         ``for_backward`` (the default, used by the autograd primitive) also
         what the backward pass reads, ``phi`` = phi(x_{t-1}) (T, B, N) and
-        ``gv``, the coordinates of x_t in span(x_0, L, B_x) (T, B, K + U_x);
+        ``gv``, the coordinates of x_t in span(x_0, L, B_x) (T, B, K + U_x),
+        and ``_kernel_inputs``, the contiguous kernel arguments, which the
+        backward pass reuses rather than converting ``p`` and the inputs again;
         otherwise ``x`` (B, T, N).
         """
         from .._kernels.lowrank import lowrank_forward
@@ -156,6 +158,8 @@ class _LowRankBase(RecurrentModel):
                         out["y"], out["x"], out["z"], out["s"], out["phi"], out["kappa"], out["gv"])
         for unused in (("x",) if for_backward else ("phi", "gv")):
             del out[unused]
+        if for_backward:
+            out["_kernel_inputs"] = (a, inputs, inputs_tub, x0, z0)
         return out
 
     def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
@@ -168,10 +172,10 @@ class _LowRankBase(RecurrentModel):
                         g_y: np.ndarray) -> dict:
         """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_backward`: d sum(g_y * y) / d p[k], k in ``_kernel_keys``."""
         from .._kernels.lowrank import lowrank_backward
-        a = self._kernel_args(p)
-        inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init)
-        g = {name: np.zeros_like(a[name]) for name in ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a",
-                                                       "W_zx", "b_zx")}
+        # the arrays the forward pass ran on (fwd comes from _numba_forward with the same p and inputs)
+        a, inputs, inputs_tub, x0, z0 = fwd["_kernel_inputs"]
+        names = ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a", "W_zx", "b_zx")
+        g = dict(zip(names, zero_arrays(*[a[name].shape for name in names])))
         lowrank_backward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"],
                          a["W_zx"], a["alpha_x"], a["alpha_z"], a["scale"], a["nm"], a["feedback"], a["linear"],
                          fwd["gv"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
