@@ -45,7 +45,7 @@ Speed levers, each measured (numbers in ``docs/performance.md``):
 
 * tanh and sigmoid come from :mod:`~nmrnn_np._kernels.scalar` (shared with
   the dense kernels): branch-free with no libm call, so loops over them
-  vectorise, ~1.3-1.9 ns per value instead of ~11 ns for libm's scalar
+  vectorise, ~1.3 ns per value instead of ~11 ns for libm's scalar
   ``tanh`` (numba has no SVML on these machines);
 * ``error_model="numpy"`` removes the divide-by-zero checks that block
   vectorisation; ``fastmath={"reassoc", "contract"}`` lets the dot products

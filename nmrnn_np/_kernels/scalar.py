@@ -3,7 +3,7 @@ r"""Scalar functions of the numba kernels: a float64 tanh that LLVM can vectoris
 numba on these machines has no SVML, so ``math.tanh`` in a kernel is a scalar
 call into libm (~11 ns per value) and stops the loop around it from being
 vectorised. :func:`tanh` below is branch-free and calls no libm function:
-loops over it vectorise, ~1.4 ns per value (``docs/performance.md``), and
+loops over it vectorise, ~1.3 ns per value (``docs/performance.md``), and
 it is accurate to ~1 ulp (against extended precision over the sample of
 ``tests/test_kernel_scalar.py``: max 2.6 ulp, mean 0.24 ulp; ``numpy.tanh``:
 1.2 and 0.22).
@@ -17,7 +17,7 @@ it inline), so all models share one implementation, tested in
 Compile options. :func:`tanh` and :func:`sigmoid` set theirs explicitly:
 ``error_model="numpy"`` (a division is a plain IEEE division, with no
 ``ZeroDivisionError`` branch that would block vectorisation) and
-``fastmath={"contract"}`` (multiply-adds may become FMA instructions: 1.4
+``fastmath={"contract"}`` (multiply-adds may become FMA instructions: 1.3
 instead of 1.9 ns per value, same accuracy) but no ``reassoc``, under which
 LLVM may fold the Cody-Waite reduction ``(y - k ln2_hi) - k ln2_lo`` back into
 ``y - k ln2`` and lose its accuracy (full ``fastmath`` changes 7% of the
