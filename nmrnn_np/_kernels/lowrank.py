@@ -41,6 +41,23 @@ subnetwork (M, S ~ 5 units) runs for all trials at once on (M, B) arrays,
 vectorised over the batch (per trial it would be a chain of short scalar
 loops and dependent tanh calls).
 
+Threads: :func:`lowrank_forward` and :func:`lowrank_backward` are
+``parallel=True`` drivers that split the trials into ``min(B, _CHUNKS)``
+contiguous chunks (``_CHUNKS = 2``) and run the time-outer loop above
+(:func:`_forward_trials`, :func:`_backward_trials`) on each chunk in a
+``prange``: one fork/join per kernel call, not per time step. The chunks do
+not depend on the number of threads, and in the backward each chunk
+accumulates its own gradient buffers, which are then added in chunk order,
+so the results are the same to the bit with any thread count
+(``tests/test_numba_threads.py``). The per-chunk kernels loop over
+``range(uint64(b0), uint64(b1))``: with a signed start numba cannot prove the
+index non-negative and emits negative-index wrap-around code on every
+access (1.22 -> 1.49 ms forward, 1.03 -> 1.41 ms backward). More chunks cost
+single-thread time (8 chunks: +0.35 ms forward), so there are two, one per
+core of the machines this was measured on. Worker processes of the MWG
+experiment start with ``NUMBA_NUM_THREADS=1``
+(:func:`~nmrnn_np.experiments.mwg.make_executor`).
+
 Speed levers, each measured (numbers in ``docs/performance.md``):
 
 * tanh and sigmoid come from :mod:`~nmrnn_np._kernels.scalar` (shared with
@@ -69,7 +86,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import njit
+from .._backend import HAVE_NUMBA, njit
+
+if HAVE_NUMBA:
+    from numba import prange
+else:  # pragma: no cover
+    prange = range
 from .scalar import sigmoid, tanh
 
 #: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
@@ -80,10 +102,13 @@ _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
 # forward
 # ----------------------------------------------------------------------------
 @njit(**_FAST)
-def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
-                    Y, X, Z, Sg, P, KAP, GV):
-    """Forward Euler over T steps for B trials, writing into preallocated outputs.
+                    Y, X, Z, Sg, P, KAP, GV, b0, b1):
+    """Forward Euler over T steps for trials ``b0:b1``, writing into preallocated outputs.
+
+    (Called by :func:`lowrank_forward`, which has the same arguments without
+    ``b0, b1`` and runs the trial chunks in parallel.)
 
     Parameters
     ----------
@@ -118,6 +143,8 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     """
     B, T, U = inputs.shape
     K, N = Lt.shape
+    ub0 = np.uint64(b0)
+    ub1 = np.uint64(b1)
     Ux = BxT.shape[0]
     O = C.shape[0]
     M = W_z.shape[0]
@@ -131,16 +158,16 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     drive = np.empty((M, B))
     sg = np.ones((max(S, 1), B))
     g = np.empty(K)
-    for b in range(B):
+    for b in range(ub0, ub1):
         for n in range(N):
             xs[b, n] = x0[b, n]
     for m in range(M):
-        for b in range(B):
+        for b in range(ub0, ub1):
             z[m, b] = z0[b, m]
     for t in range(T):
         tp = t if for_backward else 0
         # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
-        for b in range(B):
+        for b in range(ub0, ub1):
             if linear:
                 for n in range(N):
                     P[tp, b, n] = xs[b, n]
@@ -156,37 +183,37 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         #     s_t = sigmoid(A z_t + a)
         if nm:
             for m in range(M):
-                for b in range(B):
+                for b in range(ub0, ub1):
                     h[m, b] = tanh(z[m, b])
             for m in range(M):
-                for b in range(B):
+                for b in range(ub0, ub1):
                     drive[m, b] = 0.0
                 if feedback:
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         acc = b_zx[m]
                         for n in range(N):
                             acc += W_zx[m, n] * P[tp, b, n]
                         drive[m, b] = acc
                 for j in range(M):
                     c = W_z[m, j]
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         drive[m, b] += c * h[j, b]
                 for j in range(U):
                     c = B_z[m, j]
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         drive[m, b] += c * inputs_tub[t, j, b]
-                for b in range(B):
+                for b in range(ub0, ub1):
                     z[m, b] = keep_z * z[m, b] + alpha_z * drive[m, b]
             for i in range(S):
-                for b in range(B):
+                for b in range(ub0, ub1):
                     sg[i, b] = a[i]
                 for m in range(M):
                     c = A[i, m]
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         sg[i, b] += c * z[m, b]
-                for b in range(B):
+                for b in range(ub0, ub1):
                     sg[i, b] = sigmoid(sg[i, b])
-            for b in range(B):
+            for b in range(ub0, ub1):
                 for m in range(M):
                     Z[b, t, m] = z[m, b]
                 for i in range(S):
@@ -194,7 +221,7 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j];
         #     y_t = C x_t + d
         # (passes over N are fused where they can be: each pass costs loads and stores)
-        for b in range(B):
+        for b in range(ub0, ub1):
             for k in range(K):
                 g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
             c = g[0]
@@ -235,11 +262,14 @@ def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
 # backward (BPTT)
 # ----------------------------------------------------------------------------
 @njit(**_FAST)
-def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                      alpha_x, alpha_z, scale, nm, feedback, linear,
                      GV, Z, Sg, P, KAP, gY,
-                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
-    r"""Gradient of ``J = sum(gY * Y)`` w.r.t. every parameter, accumulated into zeroed outputs.
+                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx, b0, b1):
+    r"""Gradient of ``J = sum(gY * Y)`` over trials ``b0:b1`` w.r.t. every parameter, accumulated into the outputs.
+
+    (Called by :func:`lowrank_backward`, which has the same arguments without
+    ``b0, b1``, gives each chunk zeroed buffers and adds them in chunk order.)
 
     Inputs are those of :func:`lowrank_forward` plus what it stored with
     ``for_backward`` (``GV``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
@@ -276,6 +306,8 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     """
     B, T, U = inputs.shape
     K, N = Lt.shape
+    ub0 = np.uint64(b0)
+    ub1 = np.uint64(b1)
     O = C.shape[0]
     Ux = BxT.shape[0]
     M = W_z.shape[0]
@@ -301,7 +333,7 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     sk = np.ones(K)
     for t in range(T - 1, -1, -1):
         # (A) lam_t, dC, dd, gam_t, dL, dB_x, rho_t, om_t
-        for b in range(B):
+        for b in range(ub0, ub1):
             for o in range(O):
                 w = gY[b, t, o]
                 if w != 0.0:
@@ -337,52 +369,52 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
         if nm:
             for m in range(M):
                 if t > 0:
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         h[m, b] = tanh(Z[b, t - 1, m])
                 else:
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         h[m, b] = tanh(z0[b, m])
             for i in range(S):
                 acc = 0.0
-                for b in range(B):
+                for b in range(ub0, ub1):
                     acc += om[i, b]
                 da[i] += acc
                 for m in range(M):
                     acc = 0.0
                     c = A[i, m]
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         acc += om[i, b] * Z[b, t, m]
                         mu[m, b] += c * om[i, b]
                     dA[i, m] += acc
             for m in range(M):
-                for b in range(B):
+                for b in range(ub0, ub1):
                     nu[m, b] = alpha_z * mu[m, b]
                 for j in range(M):
                     acc = 0.0
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         acc += nu[m, b] * h[j, b]
                     dW_z[m, j] += acc
                 for j in range(U):
                     acc = 0.0
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         acc += nu[m, b] * inputs_tub[t, j, b]
                     dB_z[m, j] += acc
                 if feedback:
                     acc = 0.0
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         acc += nu[m, b]
                     db_zx[m] += acc
             for j in range(M):
-                for b in range(B):
+                for b in range(ub0, ub1):
                     wnu[j, b] = 0.0
                 for m in range(M):
                     c = W_z[m, j]
-                    for b in range(B):
+                    for b in range(ub0, ub1):
                         wnu[j, b] += c * nu[m, b]
-                for b in range(B):
+                for b in range(ub0, ub1):
                     mu[j, b] = keep_z * mu[j, b] + (1.0 - h[j, b] * h[j, b]) * wnu[j, b]
         # (C) pbar_t, dR, dW_zx, lam~
-        for b in range(B):
+        for b in range(ub0, ub1):
             c = rho[b, 0]
             for n in range(N):
                 pbar[n] = c * Rt[0, n]
@@ -406,7 +438,7 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     lam[b, n] = keep_x * lam[b, n] + (1.0 - P[t, b, n] * P[t, b, n]) * pbar[n]
     # dC = c_x0 x0 + c_G L^T + c_V B_x^T
     for o in range(O):
-        for b in range(B):
+        for b in range(ub0, ub1):
             c = c_x0[o, b]
             for n in range(N):
                 dC[o, n] += c * x0[b, n]
@@ -418,3 +450,63 @@ def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
             c = c_gv[o, K + j]
             for n in range(N):
                 dC[o, n] += c * BxT[j, n]
+
+
+# ----------------------------------------------------------------------------
+# drivers: a fixed number of trial chunks, run in parallel
+# ----------------------------------------------------------------------------
+#: trials are split into this many chunks (at most B), whatever the number of threads, so
+#: that the gradient sums, and hence the bits, do not depend on the thread count
+_CHUNKS = 2
+
+
+@njit(parallel=True, **_FAST)
+def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+                    alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
+                    Y, X, Z, Sg, P, KAP, GV):
+    """Forward Euler over T steps for B trials: :func:`_forward_trials` on each chunk of trials, in parallel."""
+    B = inputs.shape[0]
+    nc = min(B, _CHUNKS)
+    for c in prange(nc):
+        _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+                        alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
+                        Y, X, Z, Sg, P, KAP, GV, c * B // nc, (c + 1) * B // nc)
+
+
+@njit(parallel=True, **_FAST)
+def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+                     alpha_x, alpha_z, scale, nm, feedback, linear,
+                     GV, Z, Sg, P, KAP, gY,
+                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
+    """BPTT (see :func:`_backward_trials`) on each chunk of trials in parallel; gradients accumulated into the outputs."""
+    B = inputs.shape[0]
+    nc = min(B, _CHUNKS)
+    gLt = np.zeros((nc,) + dLt.shape)
+    gRt = np.zeros((nc,) + dRt.shape)
+    gBxT = np.zeros((nc,) + dBxT.shape)
+    gC = np.zeros((nc,) + dC.shape)
+    gd = np.zeros((nc,) + dd.shape)
+    gW_z = np.zeros((nc,) + dW_z.shape)
+    gB_z = np.zeros((nc,) + dB_z.shape)
+    gA = np.zeros((nc,) + dA.shape)
+    ga = np.zeros((nc,) + da.shape)
+    gW_zx = np.zeros((nc,) + dW_zx.shape)
+    gb_zx = np.zeros((nc,) + db_zx.shape)
+    for c in prange(nc):
+        _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+                         alpha_x, alpha_z, scale, nm, feedback, linear,
+                         GV, Z, Sg, P, KAP, gY,
+                         gLt[c], gRt[c], gBxT[c], gC[c], gd[c], gW_z[c], gB_z[c], gA[c], ga[c], gW_zx[c], gb_zx[c],
+                         c * B // nc, (c + 1) * B // nc)
+    for c in range(nc):
+        dLt += gLt[c]
+        dRt += gRt[c]
+        dBxT += gBxT[c]
+        dC += gC[c]
+        dd += gd[c]
+        dW_z += gW_z[c]
+        dB_z += gB_z[c]
+        dA += gA[c]
+        da += ga[c]
+        dW_zx += gW_zx[c]
+        db_zx += gb_zx[c]
