@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import choice, float_array, positive_float
+from .losses import masked_mse
 
 __all__ = [
     "masked_l2",
@@ -61,18 +62,16 @@ def masked_l2(outputs, targets, mask=None) -> float:
     if t.shape != y.shape:
         raise ValueError(f"targets must have the shape of outputs {y.shape}, got {t.shape}")
     if mask is None:
-        m = np.ones_like(y)
-    else:
-        m = _batch3(mask, "mask")
-        if m.shape[:2] != y.shape[:2] or m.shape[2] not in (1, y.shape[2]):
-            raise ValueError(f"mask must have shape {y.shape} or {y.shape[:2] + (1,)}, got {m.shape}")
-        if np.any(m < 0):
-            raise ValueError("mask must be non-negative")
-        m = np.broadcast_to(m, y.shape)
-    total = m.sum()
-    if total <= 0:
+        return float(masked_mse(y, t))
+    m = _batch3(mask, "mask")
+    if m.shape[:2] != y.shape[:2] or m.shape[2] not in (1, y.shape[2]):
+        raise ValueError(f"mask must have shape {y.shape} or {y.shape[:2] + (1,)}, got {m.shape}")
+    if np.any(m < 0):
+        raise ValueError("mask must be non-negative")
+    m = np.broadcast_to(m, y.shape)
+    if m.sum() <= 0:
         raise ValueError("mask selects no entries (its sum is 0)")
-    return float(np.sum(m * (y - t) ** 2) / total)
+    return float(masked_mse(y, t, m))   # the training loss's formula, after the checks
 
 
 def decode_angle(sin, cos, rule: str = "arctan2") -> np.ndarray:
