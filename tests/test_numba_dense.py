@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmrnn_np import LSTM, VanillaRNN, from_reference_params, to_reference_params
+from nmrnn_np import HAVE_NUMBA, LSTM, VanillaRNN, from_reference_params, to_reference_params
+
+pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="the numba fast path needs numba")
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
