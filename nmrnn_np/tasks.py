@@ -200,7 +200,7 @@ class MeasureWaitGo:
     the latest, longest trial reaches its final value inside the trial.
 
     :meth:`all_trials` reproduces the authors' ``sample_all`` exactly
-    (``shared/reference/mwg_*.npz``).
+    (``tests/reference/mwg_*.npz``).
     """
 
     input_names = ("measure", "wait", "go")

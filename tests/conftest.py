@@ -8,8 +8,8 @@ import pytest
 
 from nmrnn_np import HAVE_NUMBA
 
-#: ../shared/reference next to the repository (as in CI)
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: outputs of the authors' JAX code (a copy of the project's shared/reference; see its README.md)
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 #: every backend this machine can run; without numba only the NumPy path is tested
 BACKENDS = ["numpy", "numba"] if HAVE_NUMBA else ["numpy"]
@@ -24,7 +24,7 @@ def load_reference(name: str):
     """Arrays of ``REFERENCE_DIR/name.npz`` and the parameter dict (authors' names)."""
     path = REFERENCE_DIR / f"{name}.npz"
     if not path.exists():
-        raise FileNotFoundError(f"reference file {path} is missing: the repository must sit next to shared/")
+        raise FileNotFoundError(f"reference file {path} is missing")
     d = dict(np.load(path, allow_pickle=False))
     params = {k[len("param_"):]: v for k, v in d.items() if k.startswith("param_")}
     return d, params

@@ -2,7 +2,7 @@
 
 Checked against the NumPy reference step (simulate, and plain autograd for
 gradients), against central finite differences, and against the authors'
-reference outputs in ../shared/reference. The kernels' tanh is tested in
+reference outputs in tests/reference. The kernels' tanh is tested in
 test_kernel_scalar.py.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from nmrnn_np import HAVE_NUMBA, LSTM, VanillaRNN, from_reference_params, to_ref
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="the numba fast path needs numba")
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 def _reference(name):

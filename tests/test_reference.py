@@ -1,6 +1,6 @@
 """Conformance with the authors' JAX code: every stored trajectory, loss and gradient.
 
-Tolerances from ../shared/reference/README.md: forward values and losses
+Tolerances from tests/reference/README.md: forward values and losses
 rtol 1e-10, gradients rtol 1e-8 (atol 1e-12 for entries near zero).
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from nmrnn_np import tasks
 from nmrnn_np.tasks import (DEFAULT_DURATIONS, ElementFinder, MeasureWaitGo, Multitask, get_task,
                             mwg_extrapolation_set)
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "reference"
 FOUR = ("delay_pro", "delay_anti", "memory_pro", "memory_anti")
 
 
