@@ -71,6 +71,19 @@ def from_json_array(arrays: Mapping[str, np.ndarray], key: str, path) -> Any:
         raise ValueError(f"{path}: entry {key!r} is not valid JSON: {err}") from None
 
 
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) at ``path`` atomically: a temporary file beside it, then :func:`os.replace`.
+
+    A reader never sees a half-written file, and an interrupted write leaves
+    the previous content in place.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` as an uncompressed ``.npz`` at exactly ``path``, atomically.
 

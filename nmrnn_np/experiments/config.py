@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..io import atomic_write_text
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - depends on the Python version
@@ -132,12 +134,7 @@ def dumps_toml(data: Mapping[str, Any], header: str | None = None) -> str:
 
 def write_toml(path: str | os.PathLike, data: Mapping[str, Any], header: str | None = None) -> Path:
     """Write ``data`` as TOML to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    text = dumps_toml(data, header=header)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, dumps_toml(data, header=header))
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .._backend import BACKENDS, HAVE_NUMBA
+from ..io import atomic_write_text
 from ..metrics import masked_l2
 from ..models import make_model
 from ..tasks import MeasureWaitGo, mwg_extrapolation_set
@@ -256,9 +257,7 @@ def _dumps(obj: Any, indent: int = 0) -> str:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(_dumps(data) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, _dumps(data) + "\n")
 
 
 def _json_default(obj):
@@ -902,7 +901,4 @@ def _write_report(out: Path, cfg: Mapping[str, Any], metrics: Mapping[str, Any],
         lines += ["## Figures", ""]
         for key, fname in figs.items():
             lines += [f"![{key}]({fname})", "", _FIGURE_CAPTIONS.get(key, ""), ""]
-    text = "\n".join(lines)
-    tmp = out / "report.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out / "report.md")
+    atomic_write_text(out / "report.md", "\n".join(lines))
