@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nmrnn_np.io import atomic_write_text
+
 __all__ = ["add_parser", "run_theory", "main", "QUICK", "FULL"]
 
 #: settings of ``--quick``: training budgets sized for < 3 minutes on 2 cores (numba)
@@ -152,8 +154,8 @@ def run_theory(out: str | Path, *, quick: bool = False, seed: int = 0, backend: 
     )
     result["runtime_seconds"] = time.perf_counter() - t_start
     result = _jsonable(result)
-    (out / "theory.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "report.md").write_text(_report(result))
+    atomic_write_text(out / "theory.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "report.md", _report(result))
     log(f"wrote {out / 'theory.json'}, {out / 'report.md'} and {len(figures)} figures "
         f"in {result['runtime_seconds']:.0f} s")
     return result
