@@ -18,8 +18,7 @@ import numpy as np
 
 from .. import _validation as V
 from ..metrics import masked_l2
-from ..models import NMRNN, lowrank_x_update
-from ..models.base import NONLINEARITIES
+from ..models import NMRNN
 
 __all__ = ["CLAMP_MODES", "simulate_nmrnn_clamped", "clamp_values", "ablate_components",
            "Ablation", "latent_projection", "align_to_events"]
@@ -78,22 +77,19 @@ def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], input
             raise ValueError(f"clamp[{k}] must be a scalar or have shape ({B},), got {arr.shape}")
         fixed[int(k)] = np.broadcast_to(arr, (B,))
     p = model.prepare(params)
-    phi = NONLINEARITIES[model.phi]
     state = {"x": init["x0"], "z": init["z0"]}
     out = {k: np.empty((B, T, n)) for k, n in
            (("y", model.O), ("x", model.N), ("z", model.M), ("s", model.S))}
     for t in range(T):
         u = inputs[:, t, :]
-        # the model's own step gives z_t and the unclamped s_t; x is redone below with s clamped
-        new_state, rec = model.step(p, state, u)
-        s = np.array(rec["s"], dtype=np.float64)
+        # the model's own NM half gives z_t and the unclamped s_t; the output half gets s clamped
+        z, s = model.signal_step(p, state, u)
+        s = np.array(s, dtype=np.float64)
         for k, v in fixed.items():
             s[:, k] = v
-        x = lowrank_x_update(state["x"], p["L"], p["R"], s, u[:, :model.U_x] @ p["B_x"].T,
-                             model.alpha_x, model.recurrent_scale, phi)
-        y = model._readout(p, x)
-        state = {"x": x, "z": new_state["z"]}
-        out["y"][:, t], out["x"][:, t], out["z"][:, t], out["s"][:, t] = y, x, new_state["z"], s
+        x, y = model.output_step(p, state["x"], s, u)
+        state = {"x": x, "z": z}
+        out["y"][:, t], out["x"][:, t], out["z"][:, t], out["s"][:, t] = y, x, z, s
     return out
 
 

@@ -341,19 +341,28 @@ class NMRNN(_LowRankBase):
         and z (B, M), ``u`` is (B, U). Returns the new state and the record
         ``{"y", "x", "z", "s"}``.
         """
-        phi = NONLINEARITIES[self.phi]
-        x_prev, z_prev = state["x"], state["z"]
-        u_x = u[:, :self.U_x]
+        z, s = self.signal_step(p, state, u)
+        x, y = self.output_step(p, state["x"], s, u)
+        return {"x": x, "z": z}, {"y": y, "x": x, "z": z, "s": s}
 
+    def signal_step(self, p: Params, state: dict, u):
+        """The NM half of :meth:`step`: ``z_t`` (B, M) and ``s_t = sigmoid(A z_t + a)`` (B, S)."""
+        z_prev = state["z"]
         drive_z = anp.tanh(z_prev) @ p["W_z"].T + u @ p["B_z"].T
         if self.feedback:
-            drive_z = drive_z + phi(x_prev) @ p["W_zx"].T + p["b_zx"]
+            drive_z = drive_z + NONLINEARITIES[self.phi](state["x"]) @ p["W_zx"].T + p["b_zx"]
         z = leaky_euler(z_prev, drive_z, self.alpha_z)
-        s = sigmoid(z @ p["A"].T + p["a"])
-        x = lowrank_x_update(x_prev, p["L"], p["R"], s, u_x @ p["B_x"].T,
-                             self.alpha_x, self.recurrent_scale, phi)
-        y = self._readout(p, x)
-        return {"x": x, "z": z}, {"y": y, "x": x, "z": z, "s": s}
+        return z, sigmoid(z @ p["A"].T + p["a"])
+
+    def output_step(self, p: Params, x_prev, s, u):
+        """The output-network half of :meth:`step` for a given signal ``s`` (B, S): ``x_t`` and ``y_t``.
+
+        Called with a signal other than the network's own, it simulates the
+        output network under an imposed s (e.g. components clamped).
+        """
+        x = lowrank_x_update(x_prev, p["L"], p["R"], s, u[:, :self.U_x] @ p["B_x"].T,
+                             self.alpha_x, self.recurrent_scale, NONLINEARITIES[self.phi])
+        return x, self._readout(p, x)
 
 
 class LowRankRNN(_LowRankBase):
