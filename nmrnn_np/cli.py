@@ -2,13 +2,14 @@
 
 Subcommands
 -----------
-``mwg``
-    The main experiment: train the four parameter-matched models on
-    Measure-Wait-Go, test them on intervals they never saw, write a report.
+``run NAME`` (and the shortcut ``NAME``)
+    Run a registered experiment (:data:`nmrnn_np.experiments.runner.EXPERIMENTS`),
+    e.g. ``mwg``, the main experiment: train the four parameter-matched models
+    on Measure-Wait-Go, test them on intervals they never saw, write a report.
 ``train``
     Train one model on one task (one seed) into a run folder.
 ``evaluate``
-    Extrapolation table and figures for a trained run folder.
+    Evaluate the runs of an experiment folder again: table, metrics, figures.
 ``demo``
     Simulate an untrained NM-RNN on a few timing trials and save a figure.
 
@@ -67,95 +68,171 @@ _nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 
-def _model_list(text: str) -> list[str]:
-    from .experiments.mwg import MODEL_NAMES
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if not names or bad:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(MODEL_NAMES)}, got {text!r}")
-    return names
-
-
 def _default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 # ----------------------------------------------------------------------------
-# mwg
+# Experiments: `nmrnn-np run NAME` and the shortcut `nmrnn-np NAME`
 # ----------------------------------------------------------------------------
-_MWG_DESCRIPTION = """\
-The timing-task experiment of Costacurta et al. (NeurIPS 2024), end to end.
+_RUN_EPILOG = """Settings come from the mode (--quick, the default, or --full), then from
+--config FILE.toml, then from the options, then from --set KEY=VALUE (any key
+of the config.toml the run writes, dotted: --set training.lr=3e-3). --grid
+KEY=V1,V2 runs every listed value (several --grid: their cartesian product).
+Everything is validated before the output folder is created.
 
-Trains an NM-RNN (N=100, M=5, K=3), a low-rank RNN (N=106, K=3), a vanilla RNN
-(N=31) and an LSTM (N=15) -- about 1,100 parameters each -- on Measure-Wait-Go
-intervals {12, 14, 16, 18} (all 40 trials, full batch), tests them on intervals
-{4, 6, ..., 26}, and writes config.toml, metrics.json, report.md, figures and
-the trained models into the output folder.
-
-Settings come from the mode (--quick, the default, or --full), then from
---config FILE.toml, then from the options below. An existing output folder is
-never overwritten: use --resume to continue an interrupted experiment.
+An existing output folder is never overwritten: --resume continues an
+interrupted or partly failed experiment with the settings in its config.toml.
+Ctrl-C stops cleanly (finished runs are kept; exit status 130). A run whose
+worker dies is retried once; runs that fail are listed at the end (exit
+status 1). --executor dask runs on a dask.distributed cluster: an existing
+one (--scheduler tcp://HOST:8786) or a local one of --jobs workers; run
+folders must be on storage all workers share (docs/experiments.md).
 """
 
 
-def _add_experiment_options(p: argparse.ArgumentParser, *, single: bool) -> None:
+def _add_experiment_options(p: argparse.ArgumentParser, options, *, single: bool = False) -> None:
+    """Options of every experiment, then an experiment's own ``options`` (its ``cli_options``)."""
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
                       help="short schedule that finishes in minutes on 2 cores (the default)")
     mode.add_argument("--full", dest="mode", action="store_const", const="full",
-                      help="the authors' schedule: lr 1e-2, 50k steps (NM-RNN: 10k output-network-only, "
-                           "10k NM-only, then 50k full)" + ("" if single else ", 10 seeds"))
+                      help="the authors' schedule (see the experiment's docs page)")
     p.add_argument("--config", metavar="FILE.toml", default=None,
                    help="read settings from a TOML file (same layout as the config.toml written to the output "
                         "folder); options given on the command line win")
-    p.add_argument("--steps", type=_positive_int, default=None,
-                   help="full-parameter training steps per model (default: from the mode)")
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: from the mode)")
+    for opt in options:
+        kind = (lambda text, parse=opt.parse: _cli_value(parse, text))
+        p.add_argument(opt.flag, dest=f"opt_{opt.key}", type=kind, default=None, metavar=opt.metavar,
+                       choices=opt.choices, help=opt.help)
     p.add_argument("--backend", choices=("auto", "numba", "numpy"), default=None,
                    help="simulation backend; auto = numba when installed (default: auto)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any setting by its dotted key, e.g. --set training.lr=3e-3 (repeatable)")
     if not single:
-        p.add_argument("--models", type=_model_list, default=None, metavar="LIST",
-                       help="comma-separated subset of nmrnn,lrrnn,rnn,lstm (default: all four)")
         p.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
-                       help="seeds per model (default: 3 quick, 10 full)")
+                       help="seeds per grid point (default: from the mode)")
         p.add_argument("--first-seed", type=_nonneg_int, default=None, metavar="S",
                        help="seeds are S, S+1, ... (default 0)")
-        p.add_argument("--clamp", choices=("mean", "zero", "one"), default=None,
-                       help="ablation: clamp each component of s to its trial mean, 0 or 1 (default: mean)")
+        p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2",
+                       help="sweep a setting over values, e.g. --grid training.lr=1e-3,3e-3 (repeatable; "
+                            "the runs are the cartesian product)")
+        p.add_argument("--executor", choices=("process", "dask"), default="process",
+                       help="where runs execute: local worker processes, or a dask.distributed cluster")
+        p.add_argument("--jobs", type=_nonneg_int, default=None, metavar="J",
+                       help="runs at a time: worker processes, or workers of a local dask cluster (default: the "
+                            f"number of CPUs, here {_default_jobs()}); 0 trains in this process")
+        p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="with --executor dask: address of a running dask scheduler, e.g. tcp://host:8786 "
+                            "(default: start a local cluster)")
+        p.add_argument("--no-figures", action="store_true", help="write metrics.json but no figures or report.md")
     p.add_argument("--resume", action="store_true",
-                   help="continue the unfinished runs of an existing output folder from their checkpoints, with "
-                        "the settings stored in its config.toml")
+                   help="continue the unfinished (and failed) runs of an existing output folder from their "
+                        "checkpoints, with the settings stored in its config.toml")
 
 
-def _overrides(args: argparse.Namespace, single: bool) -> dict:
-    """Nested config overrides from the options that were given."""
-    ov: dict = {"experiment": {}, "training": {}}
+def _cli_value(parse, text: str):
+    try:
+        return parse(text)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _overrides(args: argparse.Namespace, options) -> dict:
+    """Nested settings overrides from the options that were given."""
+    ov: dict = {}
+
+    def put(key: str, value) -> None:
+        node = ov
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
     if args.mode is not None:
-        ov["experiment"]["mode"] = args.mode
-    if args.steps is not None:
-        ov["training"]["steps"] = args.steps
-    if args.lr is not None:
-        ov["training"]["lr"] = args.lr
+        put("experiment.mode", args.mode)
     if args.backend is not None:
-        ov["experiment"]["backend"] = args.backend
+        put("experiment.backend", args.backend)
+    for opt in options:
+        value = getattr(args, f"opt_{opt.key}")
+        if value is not None:
+            put(opt.key, value)
+    if getattr(args, "seeds", None) is not None:
+        put("experiment.seeds", args.seeds)
+    if getattr(args, "first_seed", None) is not None:
+        put("experiment.first_seed", args.first_seed)
+    return ov
+
+
+def _settings_options_given(args: argparse.Namespace, options) -> list[str]:
+    given = [f for f, v in (("--quick/--full", args.mode), ("--config", args.config), ("--backend", args.backend),
+                            ("--seeds", getattr(args, "seeds", None)),
+                            ("--first-seed", getattr(args, "first_seed", None))) if v is not None]
+    given += [opt.flag for opt in options if getattr(args, f"opt_{opt.key}") is not None]
+    given += ["--set"] * bool(args.sets) + ["--grid"] * bool(getattr(args, "grids", []))
+    return given
+
+
+def _run_experiment_command(args: argparse.Namespace, parser: argparse.ArgumentParser, exp_name: str,
+                            single: bool = False) -> int:
+    from .experiments.config import ConfigError
+    from .experiments.runner import ExperimentError, ExperimentInterrupted, get_experiment, resolve_settings
+    from .experiments.runner import run_experiment
+
+    exp = get_experiment(exp_name)
+    options = _single_run_options(exp) if single else exp.cli_options
+    command = "train" if single else exp_name
+    out = args.out
     if single:
-        ov["experiment"]["models"] = [args.model]
-        ov["experiment"]["seeds"] = 1
-        ov["experiment"]["first_seed"] = args.seed
+        out = out or f"train-{args.model}-seed{args.seed}"
+    if args.resume:
+        out = out or f"{exp_name}-quick"
+        given = _settings_options_given(args, options)
+        if given:
+            parser.error(f"{given[0]} cannot be combined with --resume: a resumed experiment keeps the "
+                         f"settings of {os.path.join(out, 'config.toml')}")
+        if single:
+            _check_resumed_run(out, args, parser)
+        settings = None
     else:
-        for opt, key in (("models", "models"), ("seeds", "seeds"), ("first_seed", "first_seed"),
-                         ("clamp", "clamp")):
-            if getattr(args, opt) is not None:
-                ov["experiment"][key] = getattr(args, opt)
-    return {k: v for k, v in ov.items() if v}
-
-
-def _settings_options_given(args: argparse.Namespace, single: bool) -> list[str]:
-    names = ["mode", "config", "steps", "lr", "backend"]
-    if not single:
-        names += ["models", "seeds", "first_seed", "clamp"]
-    flags = {"mode": "--quick/--full", "first_seed": "--first-seed"}
-    return [flags.get(n, f"--{n}") for n in names if getattr(args, n) is not None]
+        overrides = _overrides(args, options)
+        if single:
+            overrides.setdefault("experiment", {}).update(models=[args.model], seeds=1, first_seed=args.seed)
+        try:
+            settings = resolve_settings(exp, args.mode or "quick", args.config, overrides, args.sets,
+                                        getattr(args, "grids", []))
+        except ConfigError as exc:
+            where = f"--config {args.config}: " if args.config else ""
+            parser.error(f"{where}{exc}")
+        out = out or f"{exp_name}-{settings['experiment']['mode']}"
+    jobs = 1 if single else (args.jobs if args.jobs is not None else _default_jobs())
+    executor = "inline" if single or jobs == 0 else args.executor
+    if getattr(args, "scheduler", None) and executor != "dask":
+        parser.error("--scheduler needs --executor dask")
+    try:
+        doc = run_experiment(exp, settings, out, executor=executor, jobs=max(jobs, 1),
+                             scheduler=getattr(args, "scheduler", None), resume=args.resume,
+                             figures=not (single or getattr(args, "no_figures", False)))
+    except (ExperimentError, ConfigError) as exc:
+        parser.error(str(exc))
+    except ExperimentInterrupted as exc:
+        print(f"\nInterrupted: {exc.finished} of {exc.total} runs finished and are saved in {exc.out}. "
+              f"Continue with: nmrnn-np {command} --resume --out {out}"
+              + (f" --model {args.model} --seed {args.seed}" if single else ""), file=sys.stderr)
+        return 130
+    failed = doc.get("failed_runs", [])
+    if failed:
+        print(f"\n{len(failed)} run{'s' if len(failed) > 1 else ''} failed (retry with: nmrnn-np {command} "
+              f"--resume --out {out}):", file=sys.stderr)
+        for f in failed:
+            print(f"  {f['run']}: {f['reason']}", file=sys.stderr)
+        return 1
+    if single:
+        print(f"\nSaved in {out}. Figures and the table: nmrnn-np evaluate {out}")
+    elif getattr(args, "no_figures", False):
+        print(f"\nResults: {os.path.join(out, 'metrics.json')}")
+    else:
+        print(f"\nResults, figures and report: {os.path.join(out, 'report.md')}")
+    return 0
 
 
 def _check_resumed_run(out: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -163,7 +240,7 @@ def _check_resumed_run(out: str, args: argparse.Namespace, parser: argparse.Argu
     from .experiments.config import ConfigError, read_toml
     path = os.path.join(out, "config.toml")
     if not os.path.exists(path):
-        return  # run_experiment reports the missing config.toml
+        return  # the runner reports the missing config.toml
     try:
         ex = read_toml(path).get("experiment", {})
     except ConfigError as exc:
@@ -174,54 +251,31 @@ def _check_resumed_run(out: str, args: argparse.Namespace, parser: argparse.Argu
         parser.error(f"--seed {args.seed}: {out} holds seed {ex.get('first_seed', 0)}")
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, single: bool) -> int:
-    from .experiments.config import ConfigError
-    from .experiments.mwg import ExperimentInterrupted, resolve_config, run_experiment
-
-    out = args.out or (f"train-{args.model}-seed{args.seed}" if single else None)
-    if args.resume:
-        out = out or "mwg-quick"
-        given = _settings_options_given(args, single)
-        if given:
-            parser.error(f"{given[0]} cannot be combined with --resume: a resumed experiment keeps the "
-                         f"settings of {os.path.join(out, 'config.toml')}")
-        if single:
-            _check_resumed_run(out, args, parser)
-        cfg = None
-    else:
-        try:
-            cfg = resolve_config(args.mode or "quick", args.config, _overrides(args, single))
-        except ConfigError as exc:
-            where = f"--config {args.config}: " if args.config else ""
-            parser.error(f"{where}{exc}")
-    out = out or f"mwg-{cfg['experiment']['mode']}"
-    jobs = 1 if single else args.jobs
-    try:
-        run_experiment(cfg, out, jobs=jobs, resume=args.resume, figures=not single)
-    except (FileExistsError, ConfigError) as exc:
-        parser.error(str(exc))
-    except ExperimentInterrupted as exc:
-        print(f"\nInterrupted: {exc.finished} of {exc.total} runs finished and are saved in {out}. "
-              f"Continue with: nmrnn-np {'train' if single else 'mwg'} --resume --out {out}"
-              + (f" --model {args.model} --seed {args.seed}" if single else ""), file=sys.stderr)
-        return 130
-    if single:
-        print(f"\nSaved in {out}. Figures and the extrapolation table: nmrnn-np evaluate {out}")
-    else:
-        print(f"\nResults, figures and report: {out}/report.md")
-    return 0
-
-
-def _add_mwg(subparsers) -> None:
-    p = subparsers.add_parser("mwg", help="the timing experiment: four models, extrapolation to new intervals",
-                              description=_MWG_DESCRIPTION, formatter_class=HelpFormatter)
-    _add_experiment_options(p, single=False)
-    p.add_argument("--jobs", type=_nonneg_int, default=_default_jobs(), metavar="J",
-                   help="worker processes training runs in parallel (default: the number of CPUs, "
-                        f"here {_default_jobs()}); 0 trains in this process")
+def _experiment_parser(subparsers, name: str, *, help_prefix: str = "") -> argparse.ArgumentParser:
+    from .experiments.runner import get_experiment
+    exp = get_experiment(name)
+    description = (exp.__doc__ or exp.title).strip() + "\n\n" + (
+        sys.modules[type(exp).__module__].__doc__ or "").strip().split("\n\n")[0]
+    p = subparsers.add_parser(name, help=help_prefix + (exp.summary or exp.title), description=description,
+                              epilog=_RUN_EPILOG, formatter_class=HelpFormatter)
+    _add_experiment_options(p, exp.cli_options)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: mwg-quick or mwg-full); must not exist unless --resume")
-    p.set_defaults(func=lambda args: _run(args, p, single=False))
+                   help=f"output folder (default: {name}-quick or {name}-full); must not exist unless --resume")
+    p.set_defaults(func=lambda args: _run_experiment_command(args, p, name))
+    return p
+
+
+def _add_experiments(subparsers) -> None:
+    """``nmrnn-np NAME`` for every registered experiment, and ``nmrnn-np run NAME``."""
+    from .experiments.runner import EXPERIMENTS
+    run = subparsers.add_parser("run", help="run any registered experiment: nmrnn-np run NAME [options]",
+                                description="Run a registered experiment on the runner (local processes or a "
+                                            "dask cluster). `nmrnn-np run NAME --help` lists its options.",
+                                formatter_class=HelpFormatter)
+    run_sub = run.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    for name in EXPERIMENTS:
+        _experiment_parser(run_sub, name)
+        _experiment_parser(subparsers, name)
 
 
 # ----------------------------------------------------------------------------
@@ -237,6 +291,7 @@ run (config.toml, runs/<model>_seed<k>/model.npz, metrics.json), so
 
 
 def _add_train(subparsers) -> None:
+    from .experiments.runner import get_experiment
     from .models import MODELS
     p = subparsers.add_parser("train", help="train one model (one seed) on a task",
                               description=_TRAIN_DESCRIPTION, formatter_class=HelpFormatter)
@@ -245,10 +300,15 @@ def _add_train(subparsers) -> None:
                    help="nmrnn = NM-RNN, lrrnn = low-rank RNN, rnn = vanilla RNN, lstm = LSTM "
                         "(sizes of the parameter-matched study)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the initial parameters")
-    _add_experiment_options(p, single=True)
+    _add_experiment_options(p, _single_run_options(get_experiment("mwg")), single=True)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder (default: train-<model>-seed<seed>); must not exist unless --resume")
-    p.set_defaults(func=lambda args: _run(args, p, single=True))
+    p.set_defaults(func=lambda args: _run_experiment_command(args, p, "mwg", single=True))
+
+
+def _single_run_options(exp) -> tuple:
+    """An experiment's options without the one that selects models (``train`` picks one run itself)."""
+    return tuple(o for o in exp.cli_options if o.key != "experiment.models")
 
 
 # ----------------------------------------------------------------------------
@@ -256,13 +316,14 @@ def _add_train(subparsers) -> None:
 # ----------------------------------------------------------------------------
 def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .experiments.config import ConfigError
-    from .experiments.mwg import evaluate_run_dir
+    from .experiments.runner import ExperimentError, aggregate
 
     if not os.path.isdir(args.run_dir):
         parser.error(f"RUN_DIR {args.run_dir!r} is not a folder")
+    overrides = {"experiment": {"clamp": args.clamp}} if args.clamp is not None else None
     try:
-        evaluate_run_dir(args.run_dir, clamp=args.clamp, figures=not args.no_figures)
-    except (FileNotFoundError, ConfigError) as exc:
+        aggregate(args.run_dir, figures=not args.no_figures, reevaluate=True, overrides=overrides)
+    except (FileNotFoundError, ConfigError, ExperimentError, ValueError) as exc:
         parser.error(str(exc))
     print(f"\nWritten: {os.path.join(args.run_dir, 'metrics.json')}"
           + ("" if args.no_figures else f", {os.path.join(args.run_dir, 'report.md')} and the figures"))
@@ -271,14 +332,14 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _add_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="extrapolation table and figures for a trained run folder",
-        description="Evaluate every finished run of a folder written by `nmrnn-np mwg` or `nmrnn-np train` on "
-                    "the trained and the untrained intervals; print the table and (re)write metrics.json, "
-                    "report.md and the figures in that folder.",
+        "evaluate", help="evaluate the trained runs of an experiment folder again: table, metrics, figures",
+        description="Evaluate every finished run of a folder written by an experiment (`nmrnn-np mwg`, "
+                    "`nmrnn-np run NAME`, `nmrnn-np train`) again from its saved models; print the table and "
+                    "(re)write metrics.json, report.md and the figures in that folder.",
         formatter_class=HelpFormatter)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `nmrnn-np mwg` or `nmrnn-np train`")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by an experiment or `nmrnn-np train`")
     p.add_argument("--clamp", choices=("mean", "zero", "one"), default=None,
-                   help="ablation: clamp each component of s to its trial mean, 0 or 1 "
+                   help="Measure-Wait-Go ablation: clamp each component of s to its trial mean, 0 or 1 "
                         "(default: the folder's setting)")
     p.add_argument("--no-figures", action="store_true", help="only the table and metrics.json")
     p.set_defaults(func=lambda args: _evaluate(args, p))
@@ -286,7 +347,7 @@ def _add_evaluate(subparsers) -> None:
 
 # ----------------------------------------------------------------------------
 def _registrars() -> list[Callable]:
-    funcs: list[Callable] = [_add_mwg, _add_train, _add_evaluate]
+    funcs: list[Callable] = [_add_experiments, _add_train, _add_evaluate]
     for name in COMMAND_MODULES:
         funcs.append(importlib.import_module(name).add_parser)
     return funcs

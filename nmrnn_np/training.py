@@ -138,12 +138,12 @@ def trainable_keys(model: RecurrentModel, trainable: None | str | Sequence[str])
     return tuple(k for k in shapes if k in chosen)
 
 
-def _check_data(model: RecurrentModel, data) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _check_data(model: RecurrentModel, data, what: str = "data") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-        raise ValueError("data must be a tuple (inputs, targets) or (inputs, targets, mask) of arrays "
+        raise ValueError(f"{what} must be a tuple (inputs, targets) or (inputs, targets, mask) of arrays "
                          f"(n, T, .), got {type(data).__name__}"
                          + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
-    inputs = model.check_inputs(data[0], "data inputs")
+    inputs = model.check_inputs(data[0], f"{what} inputs")
     mask = data[2] if len(data) == 3 else None
     targets, mask = model._check_targets(inputs, data[1], mask)
     return inputs, targets, mask
@@ -300,18 +300,11 @@ class _JsonLog:
         if path is None:
             return
         path = Path(path)
-        kept = []
-        if start > 0 and path.exists():
-            # keep only the lines of the segment before the checkpoint, so a resumed log has each step once
-            for line in path.read_text().splitlines():
-                try:
-                    if json.loads(line).get("step", -1) < start:
-                        kept.append(line)
-                except (json.JSONDecodeError, AttributeError, TypeError):
-                    continue
-        self.fh = open(path, "w", buffering=1)
-        for line in kept:
-            self.fh.write(line + "\n")
+        # a resumed run appends (the log is a history: the steps after the checkpoint that were lost
+        # with the interruption appear twice, after a "resumed" event); a fresh run starts a new file
+        self.fh = open(path, "a" if start > 0 else "w", buffering=1)
+        if start > 0:
+            self.fh.write(json.dumps({"step": start, "event": "resumed"}) + "\n")
 
     def write(self, **record):
         if self.fh is not None:
@@ -338,9 +331,15 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     model : RecurrentModel
     params : dict of arrays
         Starting parameters (not modified; copied).
-    data : tuple (inputs, targets) or (inputs, targets, mask)
+    data : tuple (inputs, targets) or (inputs, targets, mask), or a sampler
         Arrays (n, T, U), (n, T, O) and (n, T), (n, T, 1) or (n, T, O); mask
-        may be None.
+        may be None. Or a *sampler*: a callable ``data(rng)`` that returns
+        such a tuple, a fresh batch drawn from the trainer's generator
+        ``rng`` at every step (the element-finder task draws 128 new trials
+        per step). With a sampler, ``batch_size`` must be None and
+        ``initial_states`` shared, shape (dim,); the batches are a function of
+        ``rng`` alone, so a resumed run draws the same batches as an
+        uninterrupted one.
     steps : int
         Number of optimiser steps in total (a resumed run counts the steps
         before the checkpoint).
@@ -362,6 +361,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
         ``None``: every step uses all n trials. Otherwise each step uses
         ``batch_size`` distinct trials drawn with
         ``rng.choice(n, batch_size, replace=False)``, independently per step.
+        Not with a sampler.
     rng : None, int or Generator
         Source of the minibatch draws (default seed 0, so a call is
         reproducible). Ignored on resume: the checkpoint's generator state is
@@ -435,11 +435,26 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     opt = make_optimizer(optimizer, lr)
     keys = trainable_keys(model, trainable)
     params = {k: np.array(v) for k, v in model.check_params(params).items()}
-    inputs, targets, mask = _check_data(model, data)
+    gen = as_generator(rng)
+    sampler = data if callable(data) else None
+    if sampler is not None:
+        # one draw from a copy of the generator checks the sampler's output without consuming randomness
+        probe = np.random.Generator(type(gen.bit_generator)())
+        probe.bit_generator.state = gen.bit_generator.state
+        inputs, targets, mask = _check_data(model, sampler(probe), "data(rng)")
+        if batch_size is not None:
+            raise ValueError("batch_size must be None when data is a sampler (it draws its own batches)")
+    else:
+        inputs, targets, mask = _check_data(model, data)
     n = inputs.shape[0]
     if initial_states is not None and not isinstance(initial_states, Mapping):
         raise ValueError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
     init = model.initial_states(n, **dict(initial_states or {}))
+    if sampler is not None:
+        shared = {k: np.asarray(v) for k, v in dict(initial_states or {}).items()}
+        if any(v.ndim != 1 for v in shared.values()):
+            raise ValueError("initial_states must be shared, shape (dim,), when data is a sampler "
+                             "(its batches are new trials at every step)")
     if batch_size is not None:
         batch_size = V.positive_int(batch_size, "batch_size")
         if batch_size > n:
@@ -448,7 +463,6 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     get_loss(loss)
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
-    gen = as_generator(rng)
     if progress is None:
         progress = _stderr_is_tty()
     ckpt = None if checkpoint_path is None else Path(checkpoint_path)
@@ -460,7 +474,8 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     meta = {"trainable": list(keys), "optimizer": opt.config(), "batch_size": batch_size, "n_trials": n,
             "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "callable"),
             "data_sha256": None if ckpt is None else
-            _fingerprint([inputs, targets, mask] + [init[k] for k in sorted(init)])}
+            (f"sampler:{getattr(sampler, '__qualname__', type(sampler).__qualname__)}" if sampler is not None else
+             _fingerprint([inputs, targets, mask] + [init[k] for k in sorted(init)]))}
 
     # -- the state at the start: fresh or from the checkpoint -----------------
     losses: list[float] = []
@@ -497,6 +512,9 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
             last_checkpoint = snap.step
 
     def batch():
+        if sampler is not None:
+            b_inputs, b_targets, b_mask = _check_data(model, sampler(gen), "data(rng)")
+            return b_inputs, b_targets, b_mask, model.initial_states(b_inputs.shape[0], **dict(initial_states or {}))
         if batch_size is None:
             return inputs, targets, mask, init
         idx = gen.choice(n, size=batch_size, replace=False)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from nmrnn_np.experiments import analysis, config as C, mwg
+from nmrnn_np.experiments import analysis, config as C, mwg, runner
 from nmrnn_np.experiments.config import ConfigError
 from nmrnn_np.io import load_model
 from nmrnn_np.models import NMRNN, LowRankRNN
@@ -203,12 +203,12 @@ def test_evaluate_params_splits_intervals():
 # End to end, in this process
 # ----------------------------------------------------------------------------
 class _StopAfter:
-    """Stands in for the parent's stop event: reports "stop" from the n-th check on."""
+    """Stands in for the experiment's STOP file: "exists" from the n-th check on."""
 
     def __init__(self, n):
         self.n, self.calls = n, 0
 
-    def is_set(self):
+    def exists(self):
         self.calls += 1
         return self.calls >= self.n
 
@@ -221,19 +221,21 @@ def test_experiment_end_to_end_refuses_overwrite_and_resumes_after_interrupt(tmp
     ref = mwg.run_experiment(cfg, tmp_path / "ref", jobs=0, figures=False, log=lambda s: None)
     assert {(r["model"], r["seed"]) for r in ref["runs"]} == {(m, s) for m in ("nmrnn", "lrrnn") for s in (0, 1)}
 
-    # interrupted in the middle of the first run's second stage (checks: start of run, then one per step)
+    # interrupted in the middle of the first run's second stage (checks: start of the run, start of each
+    # stage, then one per step)
     out = tmp_path / "exp"
-    monkeypatch.setattr(mwg, "_STOP", _StopAfter(5))
+    stop = _StopAfter(6)
+    monkeypatch.setattr(runner, "_stop_path", lambda run_dir: stop)
     with pytest.raises(mwg.ExperimentInterrupted) as info:
         mwg.run_experiment(cfg, out, jobs=0, figures=False, log=lambda s: None)
     assert (info.value.finished, info.value.total) == (0, 4)
     run0 = out / "runs" / "nmrnn_seed0"
     assert (run0 / "stage_output.npz").exists() and (run0 / "checkpoint_nm.npz").exists()
     assert not (run0 / "stage_nm.npz").exists() and not (run0 / "result.json").exists()
-    monkeypatch.setattr(mwg, "_STOP", None)
+    monkeypatch.undo()
 
     # a new experiment in the same folder is refused; resume finishes it from the checkpoints
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(runner.ExperimentError, match="--resume"):
         mwg.run_experiment(cfg, out, jobs=0, figures=False, log=lambda s: None)
     lines = []
     doc = mwg.run_experiment(None, out, jobs=0, resume=True, figures=True, log=lines.append)
@@ -251,10 +253,11 @@ def test_experiment_end_to_end_refuses_overwrite_and_resumes_after_interrupt(tmp
     # the folder: settings, metrics, report, figures
     assert tomllib.loads((out / "config.toml").read_text()) == cfg
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["summary"]) == {"nmrnn", "lrrnn"}
-    s = metrics["summary"]["nmrnn"]["extrapolated"]
+    assert [e["model"] for e in metrics["summary"]] == ["nmrnn", "lrrnn"]
+    s = metrics["summary"][0]["extrapolated"]
     vals = [r["l2"]["extrapolated"] for r in metrics["runs"] if r["model"] == "nmrnn"]
     assert s["mean"] == pytest.approx(np.mean(vals)) and s["std"] == pytest.approx(np.std(vals, ddof=1))
+    assert s["median"] == pytest.approx(np.median(vals)) and s["n"] == 2
     report = (out / "report.md").read_text()
     assert "| NM-RNN |" in report and "| LR-RNN |" in report
     for key, fname in metrics["figures"].items():
@@ -278,5 +281,5 @@ def test_evaluate_run_dir_reports_unfinished_runs(tmp_path):
     doc = mwg.evaluate_run_dir(out, figures=False, log=lambda s: None)
     assert doc["missing_runs"] == ["lstm_seed1"]
     assert [r["seed"] for r in doc["runs"]] == [0]
-    with pytest.raises(FileNotFoundError, match="config.toml"):
+    with pytest.raises(runner.ExperimentError, match="config.toml"):
         mwg.evaluate_run_dir(tmp_path, log=lambda s: None)

@@ -156,8 +156,10 @@ def test_resume_after_ctrl_c_is_bit_identical(tmp_path):
     # a different seed must not matter: the checkpoint's rng state is restored
     resumed = train(model, params, data, resume=True, **{**kw, "rng": 123})
     assert_same_run(resumed, whole)
-    steps_logged = [json.loads(line).get("step") for line in kw["log_path"].read_text().splitlines()]
-    assert steps_logged == list(range(10))
+    records = [json.loads(line) for line in kw["log_path"].read_text().splitlines()]
+    # the resumed run appended to the log: steps 0-5, the interruption, the resumption, steps 6-9
+    assert [r["step"] for r in records if "event" not in r] == list(range(10))
+    assert [(r["event"], r["step"]) for r in records if "event" in r] == [("interrupted", 6), ("resumed", 6)]
 
 
 def test_resume_from_a_shorter_run_is_bit_identical(tmp_path):

@@ -1,9 +1,10 @@
-"""Figures of the Measure-Wait-Go experiment.
+"""Figures of the Measure-Wait-Go experiment (:mod:`nmrnn_np.experiments.mwg`).
 
 Each function takes already-computed numbers (or trained models to simulate)
 and returns a :class:`matplotlib.figure.Figure` built without pyplot, so
 saving works headless and leaves interactive matplotlib state alone.
-:func:`make_all` writes every figure of an experiment folder.
+:func:`make_figures` makes every figure of an experiment folder; the runner
+saves them.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .analysis import ablate_components, align_to_events, latent_projection
+from .mwg import MODEL_LABELS, _backend, interval_labels, make_tasks
 
 __all__ = ["plot_errors", "plot_outputs", "plot_nm_signal", "plot_ablation", "plot_latents",
-           "plot_training", "make_all", "representative_seed"]
+           "plot_training", "make_figures", "representative_seed"]
 
-LABELS = {"nmrnn": "NM-RNN", "lrrnn": "LR-RNN", "rnn": "RNN", "lstm": "LSTM"}
+LABELS = MODEL_LABELS
 MODEL_COLORS = {"nmrnn": "#1b7837", "lrrnn": "#762a83", "rnn": "#2166ac", "lstm": "#b35806"}
 GROUP_COLORS = {"trained": "0.35", "shorter": "#d6604d", "longer": "#4393c3"}
 #: window around the go cue in the aligned plots (steps before, after)
@@ -33,13 +35,6 @@ def _interval_colors(intervals: Sequence[int]):
     return {int(i): cmap(0.05 + 0.85 * (i - iv.min()) / span) for i in intervals}
 
 
-def _save(fig: Figure, path: Path) -> str:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100, format="png")
-    tmp.replace(path)
-    return path.name
-
-
 def representative_seed(runs: Sequence[Mapping[str, Any]], model: str) -> int:
     """The seed whose extrapolation error is the median of ``model``'s seeds (lower middle if even)."""
     rs = [r for r in runs if r["model"] == model]
@@ -52,7 +47,11 @@ def representative_seed(runs: Sequence[Mapping[str, Any]], model: str) -> int:
 
 # ----------------------------------------------------------------------------
 def plot_errors(runs: Sequence[Mapping[str, Any]], models: Sequence[str], interval_labels: Mapping[str, str]) -> Figure:
-    """L2 error per model on trained, shorter and longer intervals; a point per seed, a bar at the mean."""
+    """L2 error per model on trained, shorter and longer intervals; a point per seed, a bar at the median.
+
+    The bar is the median, not the mean: on a log axis one diverged seed drags a
+    mean above every other point.
+    """
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     groups = ("trained", "shorter", "longer")
@@ -67,7 +66,7 @@ def plot_errors(runs: Sequence[Mapping[str, Any]], models: Sequence[str], interv
             x = i + offsets[g] + rng.uniform(-0.05, 0.05, vals.size)
             ax.scatter(x, vals, s=18, color=GROUP_COLORS[g], alpha=0.8, zorder=3,
                        label=f"{g} ({interval_labels[g]})" if i == 0 else None)
-            ax.hlines(vals.mean(), i + offsets[g] - 0.1, i + offsets[g] + 0.1, color=GROUP_COLORS[g], lw=2.5)
+            ax.hlines(np.median(vals), i + offsets[g] - 0.1, i + offsets[g] + 0.1, color=GROUP_COLORS[g], lw=2.5)
     ax.set_yscale("log")
     ax.set_xticks(range(len(models)), [LABELS[m] for m in models])
     ax.set_ylabel("L2 error (mean squared error)")
@@ -234,42 +233,36 @@ def plot_training(runs: Sequence[Mapping[str, Any]], models: Sequence[str]) -> F
 
 
 # ----------------------------------------------------------------------------
-def make_all(out: str | Path, cfg: Mapping[str, Any], runs: Sequence[Mapping[str, Any]],
-             models_loaded: Mapping[tuple[str, int], tuple[Any, Mapping[str, np.ndarray]]],
-             clamp: str = "mean") -> dict[str, str]:
-    """Write every figure into ``out``; return ``{figure key: file name}``.
+def make_figures(rc) -> dict[str, Figure]:
+    """Every figure of a Measure-Wait-Go experiment folder, by name (the runner saves ``mwg_<name>.png``).
 
-    ``models_loaded`` maps ``(model name, seed)`` to ``(model, params)``.
-    The per-trial figures show each model's median seed
-    (:func:`representative_seed`).
+    ``rc`` is the runner's :class:`~nmrnn_np.experiments.runner.ReportContext`.
+    The per-trial figures show each model's median seed (:func:`representative_seed`).
     """
-    from .mwg import _backend, make_tasks
-
-    out = Path(out)
-    files: dict[str, str] = {}
+    cfg, runs = rc.settings, rc.runs
+    clamp = cfg["experiment"]["clamp"]
+    figs: dict[str, Figure] = {}
     models = [m for m in cfg["experiment"]["models"] if any(r["model"] == m for r in runs)]
-    from .mwg import _interval_label
-    files["errors"] = _save(plot_errors(runs, models, _interval_label(cfg)), out / "mwg_errors.png")
+    figs["errors"] = plot_errors(runs, models, interval_labels(cfg))
     _, test_task = make_tasks(cfg)
     xt, yt, mt, info = test_task.all_trials(return_info=True)
     backend = _backend(cfg)
     seeds = {m: representative_seed(runs, m) for m in models}
+    run_of = {(r["model"], r["seed"]): r for r in runs}
     sims = {}
     for m in models:
-        model, params = models_loaded[(m, seeds[m])]
+        model, params, _ = rc.load(run_of[(m, seeds[m])])
         sims[m] = model.simulate(params, xt, backend=backend).y
-    files["outputs"] = _save(plot_outputs(sims, yt, info, cfg["task"]["train_intervals"], seeds),
-                             out / "mwg_outputs.png")
+    figs["outputs"] = plot_outputs(sims, yt, info, cfg["task"]["train_intervals"], seeds)
     if "nmrnn" in models:
-        model, params = models_loaded[("nmrnn", seeds["nmrnn"])]
+        model, params, _ = rc.load(run_of[("nmrnn", seeds["nmrnn"])])
         traj = model.simulate(params, xt, backend=backend)
-        files["nm_signal"] = _save(plot_nm_signal(traj.s, info, seeds["nmrnn"]), out / "mwg_nm_signal.png")
+        figs["nm_signal"] = plot_nm_signal(traj.s, info, seeds["nmrnn"])
         ab = ablate_components(model, params, xt, yt, mt, mode=clamp)
         increases = np.array([r["ablation"]["increase"] for r in runs
                               if r["model"] == "nmrnn" and "ablation" in r])
-        files["ablation"] = _save(plot_ablation(ab, info, yt, increases, seeds["nmrnn"]),
-                                  out / "mwg_ablation.png")
+        figs["ablation"] = plot_ablation(ab, info, yt, increases, seeds["nmrnn"])
         kappa = latent_projection(model, params, traj.x)
-        files["latents"] = _save(plot_latents(kappa, info, seeds["nmrnn"]), out / "mwg_latents.png")
-    files["training"] = _save(plot_training(runs, models), out / "mwg_training.png")
-    return files
+        figs["latents"] = plot_latents(kappa, info, seeds["nmrnn"])
+    figs["training"] = plot_training(runs, models)
+    return figs
