@@ -103,6 +103,10 @@ def plot_outputs(sims: Mapping[str, np.ndarray], targets: np.ndarray, info, trai
         _go_aligned(axes[r, 0], sims[m], targets, info, idx_tr, colors)
         _go_aligned(axes[r, 1], sims[m], targets, info, idx_ex, colors)
         axes[r, 0].set_ylabel(f"{LABELS[m]}\n(seed {seeds[m]})")
+        for col, idx in ((0, idx_tr), (1, idx_ex)):
+            if idx.size == 0:
+                axes[r, col].text(0.5, 0.5, "none in the test set", transform=axes[r, col].transAxes,
+                                  ha="center", va="center", color="0.4")
     axes[0, 0].set_title("trained intervals")
     axes[0, 1].set_title("untrained intervals (extrapolation)")
     for ax in axes[-1]:

@@ -119,9 +119,10 @@ def get_experiment(name: str | Experiment) -> Experiment:
 
 
 def _target_of(exp: Experiment) -> str:
-    """How a worker finds ``exp`` again: its registry name, else ``module:attribute``."""
-    if EXPERIMENTS.get(exp.name):
-        return exp.name
+    """How a worker process finds ``exp`` again: ``module:attribute`` (a worker has only the built-in registry)."""
+    target = EXPERIMENTS.get(exp.name)
+    if target is not None:
+        return target
     module = importlib.import_module(type(exp).__module__)
     for attr, value in vars(module).items():
         if value is exp:
