@@ -74,7 +74,9 @@ class TrainResult:
         of the parameters *before* update k, so ``best_params`` is one of
         p_0 ... p_{steps-1}; the final ``params`` are never evaluated.
     best_loss : float
-        ``losses[best_step]``; ``inf`` if no finite loss was seen.
+        ``losses[best_step]``; ``inf`` if no finite loss was seen. (With
+        ``best_rule="chunk_end"``: ``losses[best_step - 1]``, the loss of the
+        chunk's last step, whose update gave ``best_params``.)
     best_step : int
         Step whose pre-update parameters are ``best_params``.
     losses : array (steps_done,)
@@ -282,6 +284,10 @@ def _check_resume(ck: dict, model: RecurrentModel, keys: tuple[str, ...], meta: 
                          f"this call trains {list(keys)}")
     if ck["step"] > steps:
         raise ValueError(f"cannot resume from {path}: it is at step {ck['step']}, beyond steps={steps}")
+    for name in ("restart_every", "best_rule"):
+        if ck["meta"].get(name, {"restart_every": 0, "best_rule": "step"}[name]) != meta.get(name):
+            raise ValueError(f"cannot resume from {path}: it trained with {name}={ck['meta'].get(name)!r}, "
+                             f"this call uses {meta.get(name)!r}")
     differences = [name for name in ("optimizer", "batch_size", "n_trials", "data_sha256", "loss")
                    if ck["meta"].get(name) != meta.get(name)]
     if differences:
@@ -323,7 +329,8 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
           log_path: str | os.PathLike | None = None, log_every: int = 1,
           checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int = 1000,
           resume: bool = False, progress: bool | None = None,
-          callback: Callable[[int, float, Params], Any] | None = None) -> TrainResult:
+          callback: Callable[[int, float, Params], Any] | None = None,
+          restart_every: int = 0, best_rule: str = "step") -> TrainResult:
     r"""Train ``model`` from ``params`` on ``data`` for ``steps`` optimiser steps.
 
     Parameters
@@ -402,6 +409,23 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
         ``callback(step, loss, params)`` after each step, with ``loss =
         losses[step]`` and ``params`` (a copy) the parameters after that step's update.
         A true return value stops training (``stopped="callback"``).
+    restart_every : int
+        0 (default): one optimiser run. ``R > 0``: the authors' trainer
+        (``fit_*`` in ``nmrnn/fitting.py`` of lindermanlab/nm-rnn runs 1000-step
+        ``lax.scan`` chunks, each from the *initial* optimiser state and random
+        key, because the state returned by the scan is discarded): every ``R``
+        steps the optimiser state is reset (Adam's moments to zero and its step
+        count to 0, so the bias correction restarts and the next update has full
+        size) and the minibatch generator is reset to its state at step 0, so
+        the same ``R`` minibatches (or sampler batches) repeat in every chunk.
+        ``restart_every=1000`` reproduces the procedure behind the paper's
+        timing and multitask figures.
+    best_rule : {"step", "chunk_end"}
+        Which parameters are returned as ``best_params``: ``"step"`` (default)
+        those with the lowest loss at any step; ``"chunk_end"`` the authors'
+        rule: the parameters at the end of the ``restart_every``-step chunk
+        whose *last* step had the lowest loss (a final partial chunk counts as
+        a chunk). Needs ``restart_every > 0``.
 
     Returns
     -------
@@ -430,6 +454,10 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     if not isinstance(model, RecurrentModel):
         raise ValueError(f"model must be a RecurrentModel, got {type(model).__name__}")
     steps = V.positive_int(steps, "steps")
+    restart_every = V.positive_int(restart_every, "restart_every", minimum=0)
+    V.choice(best_rule, "best_rule", ("step", "chunk_end"))
+    if best_rule == "chunk_end" and restart_every == 0:
+        raise ValueError("best_rule='chunk_end' needs restart_every > 0 (the chunk length)")
     log_every = V.positive_int(log_every, "log_every")
     checkpoint_every = V.positive_int(checkpoint_every, "checkpoint_every")
     opt = make_optimizer(optimizer, lr)
@@ -472,6 +500,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
         raise ValueError("resume=True needs a checkpoint_path")
 
     meta = {"trainable": list(keys), "optimizer": opt.config(), "batch_size": batch_size, "n_trials": n,
+            "restart_every": restart_every, "best_rule": best_rule, "rng_initial_state": gen.bit_generator.state,
             "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "callable"),
             "data_sha256": None if ckpt is None else
             (f"sampler:{getattr(sampler, '__qualname__', type(sampler).__qualname__)}" if sampler is not None else
@@ -483,6 +512,8 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     if resume and ckpt.exists():
         ck = load_checkpoint(ckpt)
         _check_resume(ck, model, keys, meta, ckpt, steps)
+        # the chunks of restart_every restart from the generator state of the run's step 0
+        meta["rng_initial_state"] = ck["meta"].get("rng_initial_state", meta["rng_initial_state"])
         gen = _restore_rng(gen, ck["rng_state"])
         losses = [float(v) for v in ck["losses"]]
         prior_wall = ck["wall_time"]
@@ -527,6 +558,11 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     stopped = "completed"
     try:
         for k in range(snap.step, steps):
+            if restart_every and k > 0 and k % restart_every == 0:
+                # the authors' chunk boundary: fresh optimiser state, the generator back at step 0's state
+                gen.bit_generator.state = meta["rng_initial_state"]
+                snap = _Snapshot(snap.step, snap.params, opt.init({key: snap.params[key] for key in keys}),
+                                 gen.bit_generator.state, snap.best_loss, snap.best_step, snap.best_params)
             b_inputs, b_targets, b_mask, b_init = batch()
             try:
                 value, grads = model.loss_and_grad(snap.params, b_inputs, b_targets, b_mask, loss=loss,
@@ -563,11 +599,15 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
                 raise TrainingDivergedError(message, k, result("non_finite"))
 
             losses.append(value)
-            if value < snap.best_loss:
-                best_loss, best_step, best_params = value, k, snap.params
-            else:
-                best_loss, best_step, best_params = snap.best_loss, snap.best_step, snap.best_params
-            snap = _Snapshot(k + 1, {**snap.params, **new}, opt_state, gen.bit_generator.state,
+            new_params = {**snap.params, **new}
+            best_loss, best_step, best_params = snap.best_loss, snap.best_step, snap.best_params
+            if best_rule == "step":
+                if value < snap.best_loss:
+                    best_loss, best_step, best_params = value, k, snap.params
+            elif ((k + 1) % restart_every == 0 or k == steps - 1) and value < snap.best_loss:
+                # chunk end: judged by the loss of its last step, the parameters after that step's update kept
+                best_loss, best_step, best_params = value, k + 1, new_params
+            snap = _Snapshot(k + 1, new_params, opt_state, gen.bit_generator.state,
                              best_loss, best_step, best_params)
 
             if k % log_every == 0 or k == steps - 1:

@@ -248,3 +248,15 @@ def test_summaries_survive_one_bad_seed():
     assert summary.count_better([1e-3, 2e-3, 7e-2], [1.8e-3, 5e-3]) == {"n": 3, "below_best": 1, "below_median": 2}
     assert summary.format_cell(st, ".1e") == "1.8e-03 [1.4e-03, 1.9e-02]"
     assert summary.stats([None, float("nan")]) is None
+
+
+def test_the_authors_training_procedure_is_a_setting_every_experiment_has(tmp_path):
+    s = runner.resolve_settings("toy", "quick", sets=["experiment.seeds=1", "experiment.best_rule=chunk_end"],
+                                grid=["experiment.restart_every=2,3"])
+    doc = runner.run_experiment("toy", s, tmp_path / "o", executor="inline", figures=False, log=lambda m: None)
+    a, b = doc["runs"]
+    assert a["run"].endswith("restart_every=2") and a["test_mse"] != b["test_mse"]
+    log = [json.loads(line) for line in (tmp_path / "o" / "runs" / a["run"] / "train_fit.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(6))
+    with pytest.raises(ConfigError, match="chunk_end"):
+        runner.resolve_settings("toy", "quick", sets=["experiment.best_rule=chunk_end"])

@@ -272,3 +272,63 @@ def test_bad_arguments():
         train(model, params, (inputs, targets), steps=1, optimizer="sgd", **KW)
     with pytest.raises(ValueError, match="missing keys"):
         train(model, {k: v for k, v in params.items() if k != "L"}, (inputs, targets), steps=1, **KW)
+
+
+# ----------------------------------------------------------------------------
+# The authors' procedure: optimiser restarts every R steps, batches repeat per chunk
+# ----------------------------------------------------------------------------
+def test_restart_every_equals_separate_fresh_optimiser_runs():
+    model = tiny_nmrnn()
+    params = model.init_params(0)
+    data = tiny_data(model)
+    chunked = train(model, params, data, steps=6, restart_every=3, **KW)
+    first = train(model, params, data, steps=3, **KW)
+    second = train(model, first.params, data, steps=3, **KW)
+    # moments zeroed and the step count (bias correction) restarted: two independent 3-step runs
+    assert same(chunked.params, second.params)
+    assert chunked.losses.tobytes() == np.concatenate([first.losses, second.losses]).tobytes()
+    assert int(chunked.opt_state.count) == 3
+    plain = train(model, params, data, steps=6, **KW)
+    assert not same(plain.params, chunked.params)
+
+
+def test_restart_every_repeats_the_minibatches_of_each_chunk(tmp_path):
+    model = tiny_nmrnn()
+    params = model.init_params(0)
+    seen = []
+
+    def sampler(rng):
+        x = rng.standard_normal((3, 12, model.U))
+        seen.append(x)
+        return x, np.zeros((3, 12, model.O))
+    train(model, params, sampler, steps=8, restart_every=4, rng=5, **KW)
+    drawn = seen[1:]  # the first draw checks the sampler on a copy of the generator
+    assert len(drawn) == 8 and not np.array_equal(drawn[0], drawn[1])
+    for a, b in zip(drawn[:4], drawn[4:]):
+        np.testing.assert_array_equal(a, b)
+    # fixed data with minibatches: the same trials per chunk; and a resume mid-chunk keeps the pattern
+    data = tiny_data(model)
+    kw = dict(steps=8, batch_size=2, restart_every=4, rng=3, **KW)
+    whole = train(model, params, data, **kw)
+    ck = tmp_path / "c.npz"
+    train(model, params, data, checkpoint_path=ck, **{**kw, "steps": 6})
+    resumed = train(model, params, data, checkpoint_path=ck, resume=True, **kw)
+    assert same(resumed.params, whole.params) and resumed.losses.tobytes() == whole.losses.tobytes()
+    with pytest.raises(ValueError, match="restart_every"):
+        train(model, params, data, checkpoint_path=ck, resume=True, **{**kw, "restart_every": 2})
+
+
+def test_chunk_end_rule_keeps_the_parameters_at_the_end_of_the_best_chunk():
+    model = tiny_nmrnn()
+    params = model.init_params(0)
+    data = tiny_data(model)
+    res = train(model, params, data, steps=9, restart_every=3, best_rule="chunk_end", **KW)
+    ends = [2, 5, 8]
+    k = min(ends, key=lambda i: res.losses[i])
+    assert res.best_step == k + 1 and res.best_loss == res.losses[k]
+    upto = train(model, params, data, steps=k + 1, restart_every=3, **KW)
+    assert same(res.best_params, upto.params)  # the parameters after the chunk's last update
+    with pytest.raises(ValueError, match="chunk_end"):
+        train(model, params, data, steps=3, best_rule="chunk_end", **KW)
+    with pytest.raises(ValueError, match="best_rule"):
+        train(model, params, data, steps=3, best_rule="last", **KW)

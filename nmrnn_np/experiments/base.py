@@ -41,9 +41,15 @@ def base_settings(name: str, mode: str, seeds: int, **extra: Any) -> dict[str, A
 
     ``name`` (the experiment, fixed), ``mode``, ``seeds`` (runs per grid
     point), ``first_seed``, ``backend`` (``"auto"``, ``"numba"``,
-    ``"numpy"``), then the experiment's own keys.
+    ``"numpy"``), the training procedure — ``restart_every`` (0: one
+    optimiser run, ours; 1000: Adam restarted every 1000 steps with the same
+    minibatches per chunk, as the authors' trainer did for the timing and
+    multitask figures) and ``best_rule`` (``"step"``: the parameters of the
+    lowest loss at any step; ``"chunk_end"``: the authors' rule), see
+    :func:`nmrnn_np.train` — then the experiment's own keys.
     """
-    return {"name": name, "mode": mode, "seeds": int(seeds), "first_seed": 0, "backend": "auto", **extra}
+    return {"name": name, "mode": mode, "seeds": int(seeds), "first_seed": 0, "backend": "auto",
+            "restart_every": 0, "best_rule": "step", **extra}
 
 
 @dataclass(frozen=True)

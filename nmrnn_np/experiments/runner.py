@@ -198,6 +198,12 @@ def _check_settings(exp: Experiment, settings: Mapping[str, Any]) -> None:
         raise ConfigError(f"experiment.backend must be one of auto, {', '.join(BACKENDS)}, got {ex['backend']!r}")
     if ex["backend"] == "numba" and not HAVE_NUMBA:
         raise ConfigError("experiment.backend = 'numba' but numba is not installed")
+    if ex["restart_every"] < 0:
+        raise ConfigError(f"experiment.restart_every must be >= 0 (0: never), got {ex['restart_every']}")
+    if ex["best_rule"] not in ("step", "chunk_end"):
+        raise ConfigError(f"experiment.best_rule must be 'step' or 'chunk_end', got {ex['best_rule']!r}")
+    if ex["best_rule"] == "chunk_end" and ex["restart_every"] == 0:
+        raise ConfigError("experiment.best_rule = 'chunk_end' needs experiment.restart_every > 0 (the chunk length)")
     exp.validate(settings)
 
 
@@ -470,7 +476,9 @@ def _train_and_evaluate(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any
         if st.steps > 0:
             if stop.exists():
                 raise _Stopped()
-            options = {"checkpoint_every": 1000, **dict(st.train_options)}
+            ex = ctx.settings["experiment"]
+            options = {"checkpoint_every": 1000, "restart_every": ex.get("restart_every", 0),
+                       "best_rule": ex.get("best_rule", "step"), **dict(st.train_options)}
             try:
                 res = train(model, params, st.data, steps=st.steps, lr=st.lr, optimizer=st.optimizer,
                             trainable=st.trainable, batch_size=st.batch_size,
@@ -629,7 +637,7 @@ def _dask_backend(jobs: int, scheduler: str | None, out: Path) -> _Backend:
         # one retry of a run whose worker died (the scheduler's count; the default is 3)
         with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
             cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, env=env, silence_logs=40)
+                                               dashboard_address=":0", env=env, silence_logs=40)
             client = distributed.Client(cluster)
     problems = {w: r for w, r in client.run(_check_folder_on_worker, str(out)).items() if r}
     if problems:
