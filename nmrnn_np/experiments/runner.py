@@ -271,12 +271,14 @@ def resolve_settings(experiment: str | Experiment, mode: str = "quick", file: st
         if len(set(map(repr, checked))) != len(checked):
             raise ConfigError(f"--grid {key}: a value is listed twice: {checked}")
         sweeps[key] = checked
-    _check_settings(exp, settings)
-    for run_settings in _sweep_settings(settings, sweeps):
+    if not sweeps:
+        _check_settings(exp, settings)
+    for swept, point in _sweep_settings(settings, sweeps) if sweeps else ():
+        # every point of the grid is checked as a whole (the base values may be fine only in combination)
         try:
-            exp.validate(run_settings[1])
+            _check_settings(exp, point)
         except ConfigError as exc:
-            raise ConfigError(f"--grid {', '.join(f'{k}={v}' for k, v in run_settings[0].items())}: {exc}") from None
+            raise ConfigError(f"--grid {', '.join(f'{k}={v}' for k, v in swept.items())}: {exc}") from None
     if sweeps:
         settings["grid"] = sweeps
     return settings
