@@ -310,9 +310,11 @@ class NMRNN(_LowRankBase):
         ``scheme="reference"`` (timing / multitask code): L, R ~ N(0, 1);
         B_x ~ N(0, 1)/sqrt(U_x); B_z ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N);
         W_z, A, a ~ 0.1 N(0, 1); W_zx, b_zx ~ N(0, 1)/sqrt(N).
-        ``scheme="fan_in"`` (element-finder code): every weight N(0, 1)/sqrt(fan-in),
-        biases N(0, 1)/sqrt(fan-in of their layer), L and R N(0, 1)/sqrt(K).
-        Draws happen in :meth:`param_shapes` order from ``rng``.
+        ``scheme="fan_in"`` (element-finder code, ``random_nmrnn_params``): every
+        weight N(0, 1)/sqrt(fan-in), L and R N(0, 1)/sqrt(K), the signal
+        intercept a N(0, 1)/sqrt(S) (S = K, or 1 for one global gain: the
+        authors divide by the signal dimension), b_zx N(0, 1)/sqrt(M), d
+        N(0, 1)/sqrt(N). Draws happen in :meth:`param_shapes` order from ``rng``.
         """
         V.choice(scheme, "scheme", ("reference", "fan_in"))
         N, K, M, U, Ux = self.N, self.K, self.M, self.U, self.U_x
@@ -321,7 +323,7 @@ class NMRNN(_LowRankBase):
                           B_z=U ** -0.5, A=0.1, a=0.1, W_zx=N ** -0.5, b_zx=N ** -0.5)
         else:
             scales = dict(L=K ** -0.5, R=K ** -0.5, B_x=Ux ** -0.5, C=N ** -0.5, d=N ** -0.5,
-                          W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=M ** -0.5,
+                          W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=self.S ** -0.5,
                           W_zx=N ** -0.5, b_zx=M ** -0.5)
         return self._draw(rng, scales)
 
