@@ -21,8 +21,8 @@ Per trial, with ``q_t = phi(x_{t-1})`` (the feedback's rate)::
     x_t     = (1 - a_x) x_{t-1} + a_x (c L (gam_t * kappa_t) + B_x u^x_t)
     y_t     = C x_t + d
 
-The forward stores x_0..x_T (B, T + 1, N), z and s; the backward recomputes
-p_t, q_t and kappa_t from them (O(N K) per step, as the forward). Both loop
+The forward stores x_0..x_T (B, T + 1, N), z, s, p_t (B, T, N) and kappa_t;
+the backward recomputes only q_t (with feedback) and h_t from them. Both loop
 over trials outside and time inside, serially, so gradient sums have a fixed
 order and the results do not depend on the number of threads. Matrices that
 multiply N-vectors come transposed, (K, N), (U_x, N), so the loops over units
@@ -41,7 +41,7 @@ _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
 
 @njit(**_FAST)
 def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx, comp, pop,
-                      S_syn, S_exc, alpha_x, alpha_z, scale, feedback, linear, X, Z, Sg, Y):
+                      S_syn, S_exc, alpha_x, alpha_z, scale, feedback, linear, X, Z, Sg, Y, PH, KAP):
     """Forward Euler over T steps for B trials, writing into preallocated outputs.
 
     Parameters
@@ -55,7 +55,9 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
 
     Outputs (written)
     -----------------
-    X : (B, T + 1, N) x_0, x_1, ..., x_T; Z : (B, T, M); Sg : (B, T, S); Y : (B, T, O).
+    X : (B, T + 1, N) x_0, x_1, ..., x_T; Z : (B, T, M); Sg : (B, T, S); Y : (B, T, O);
+    PH : (B, T, N) p_t = phi(g_t * x_{t-1}) and KAP : (B, T, K) kappa_t = R^T p_t, which the
+    backward pass reads instead of recomputing them.
     """
     B, T, U = inputs.shape
     K, N = Lt.shape
@@ -123,10 +125,13 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
             else:
                 for n in range(N):
                     p[n] = tanh(gn[n] * X[b, t, n])
+            for n in range(N):
+                PH[b, t, n] = p[n]
             for k in range(K):
                 acc = 0.0
                 for n in range(N):
                     acc += Rt[k, n] * p[n]
+                KAP[b, t, k] = acc
                 kap[k] = alpha_x * scale * gam[k] * acc
             # x_t = (1 - a_x) x_{t-1} + a_x (c L (gam * kappa) + B_x u^x_t); y_t = C x_t + d
             for n in range(N):
@@ -149,12 +154,12 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
 
 @njit(**_FAST)
 def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_syn, S_exc,
-                       alpha_x, alpha_z, scale, feedback, linear, X, Z, Sg, gY,
+                       alpha_x, alpha_z, scale, feedback, linear, X, Z, Sg, PH, KAP, gY,
                        dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
     r"""Gradient of ``J = sum(gY * Y)`` w.r.t. every parameter, accumulated into the (zeroed) outputs.
 
     Inputs as :func:`modulated_forward` plus what it stored (``X``, ``Z``,
-    ``Sg``) and the cotangent ``gY`` (B, T, O). ``dLt`` is dJ/dL^T (K, N),
+    ``Sg``, ``PH``, ``KAP``) and the cotangent ``gY`` (B, T, O). ``dLt`` is dJ/dL^T (K, N),
     ``dRt`` dJ/dR^T, ``dBxT`` dJ/dB_x^T (U_x, N); the others have the
     parameters' shapes.
 
@@ -201,25 +206,18 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
         for m in range(M):
             mu[m] = 0.0
         for t in range(T - 1, -1, -1):
-            # recompute the step's gains, p_t, kappa_t (and q_t, h_t)
+            # the step's gains (p_t and kappa_t stored by the forward)
             if S_syn > 0:
                 for k in range(K):
                     gam[k] = Sg[b, t, comp[k]]
             if S_exc > 0:
                 for n in range(N):
                     gn[n] = 2.0 * Sg[b, t, S_syn + pop[n]]
-            if linear:
-                for n in range(N):
-                    p[n] = gn[n] * X[b, t, n]
-            else:
-                for n in range(N):
-                    p[n] = tanh(gn[n] * X[b, t, n])
+            for n in range(N):
+                p[n] = PH[b, t, n]
             for k in range(K):
-                acc = 0.0
-                for n in range(N):
-                    acc += Rt[k, n] * p[n]
-                kap[k] = acc
-            # lam_t, dC, dd
+                kap[k] = KAP[b, t, k]
+            # lam_t = C^T gy_t + lam~, dC, dd
             for o in range(O):
                 w = gY[b, t, o]
                 if w != 0.0:

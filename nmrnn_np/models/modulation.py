@@ -127,8 +127,9 @@ def _kernel_args(model, p) -> dict:
 def numba_forward(model, p, inputs, init, for_backward: bool = True) -> dict:
     """Run :func:`~nmrnn_np._kernels.modulation.modulated_forward` for an NMRNN with modulation != "synaptic".
 
-    Returns ``y``, ``z``, ``s`` (B, T, .), ``_X`` (B, T + 1, N) (x_0, then
-    x_t) and the kernel arguments for the backward pass; without
+    Returns ``y``, ``z``, ``s`` (B, T, .), and for the backward pass ``_X``
+    (B, T + 1, N) (x_0, then x_t), ``_PH`` = phi(g_t x_{t-1}) (B, T, N),
+    ``_KAP`` = R^T phi(g_t x_{t-1}) (B, T, K) and the kernel arguments; without
     ``for_backward`` also ``x`` (B, T, N), a C-contiguous copy of ``_X[:, 1:]``.
     """
     from .._kernels.modulation import modulated_forward
@@ -136,12 +137,13 @@ def numba_forward(model, p, inputs, init, for_backward: bool = True) -> dict:
     inputs = as_kernel_array(inputs)
     x0, z0 = as_kernel_array(init["x0"]), as_kernel_array(init["z0"])
     B, T, _ = inputs.shape
-    X, Z, Sg, Y = empty_arrays((B, T + 1, model.N), (B, T, model.M), (B, T, model.S), (B, T, model.O))
+    X, Z, Sg, Y, PH, KAP = empty_arrays((B, T + 1, model.N), (B, T, model.M), (B, T, model.S),
+                                        (B, T, model.O), (B, T, model.N), (B, T, model.K))
     modulated_forward(inputs, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"], a["B_z"], a["A"],
                       a["a"], a["W_zx"], a["b_zx"], model._comp_index, model._pop_index, model._S_syn,
                       model._S_exc, model.alpha_x, model.alpha_z, model.recurrent_scale, model.feedback,
-                      model.phi == "linear", X, Z, Sg, Y)
-    out = {"y": Y, "z": Z, "s": Sg, "_X": X, "_kernel_inputs": (a, inputs, z0)}
+                      model.phi == "linear", X, Z, Sg, Y, PH, KAP)
+    out = {"y": Y, "z": Z, "s": Sg, "_X": X, "_PH": PH, "_KAP": KAP, "_kernel_inputs": (a, inputs, z0)}
     if not for_backward:
         out["x"] = np.ascontiguousarray(X[:, 1:])
     return out
@@ -153,10 +155,12 @@ def numba_backward(model, fwd, g_y) -> dict:
     a, inputs, z0 = fwd["_kernel_inputs"]
     names = ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a", "W_zx", "b_zx")
     g = dict(zip(names, zero_arrays(*[a[n].shape for n in names])))
+    g_y = as_kernel_array(g_y)
+    X = fwd["_X"]
     modulated_backward(inputs, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"], a["W_zx"],
                        model._comp_index, model._pop_index, model._S_syn, model._S_exc, model.alpha_x,
                        model.alpha_z, model.recurrent_scale, model.feedback, model.phi == "linear",
-                       fwd["_X"], fwd["z"], fwd["s"], as_kernel_array(g_y),
+                       X, fwd["z"], fwd["s"], fwd["_PH"], fwd["_KAP"], g_y,
                        g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
                        g["W_zx"], g["b_zx"])
     g["L"], g["R"], g["B_x"] = g.pop("Lt").T, g.pop("Rt").T, g.pop("BxT").T
