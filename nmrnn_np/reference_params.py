@@ -22,6 +22,9 @@ _NM = {"W_z": "nm_rec_weight", "B_z": "nm_input_weight", "A": "nm_sigmoid_weight
 NAMES: dict[str, dict[str, str]] = {
     "nm_rnn": {**_LOWRANK, **_NM},
     "context_nm_rnn": {**_LOWRANK, **_NM},
+    # element-finder code: no readout bias, the intercept is called nm_sigmoid_bias, and the feedback x -> z
+    "eft_nm_rnn": {**{k: v for k, v in _LOWRANK.items() if k != "d"}, **_NM, "a": "nm_sigmoid_bias",
+                   "W_zx": "nm_feedback_weight", "b_zx": "nm_feedback_bias"},
     "lr_rnn": dict(_LOWRANK),
     "rnn": {"W": "recurrent_weights", "B_x": "input_weights", "C": "readout_weights", "d": "readout_bias"},
     "lstm": {**{f"W_{q}u": f"weights_{q}u" for q in GATES}, **{f"W_{q}h": f"weights_{q}h" for q in GATES},
@@ -29,6 +32,7 @@ NAMES: dict[str, dict[str, str]] = {
 }
 _HYPER = {"nm_rnn": ("tau_x", "tau_z", "orthonormalize"),
           "context_nm_rnn": ("tau_x", "tau_z", "orthonormalize"),
+          "eft_nm_rnn": ("tau_x", "tau_z"),
           "lr_rnn": ("tau", "orthonormalize"), "rnn": ("tau",), "lstm": ()}
 
 
@@ -51,14 +55,21 @@ def from_reference_params(kind: str, ref_params: Mapping[str, Any], **hyper) -> 
 
     Parameters
     ----------
-    kind : {"nm_rnn", "context_nm_rnn", "lr_rnn", "rnn", "lstm"}
-        The authors' model function the parameters belong to.
+    kind : {"nm_rnn", "context_nm_rnn", "eft_nm_rnn", "lr_rnn", "rnn", "lstm"}
+        The authors' model function the parameters belong to. ``"eft_nm_rnn"``
+        is the NM-RNN of their element-finder code (``nm_rnn`` in
+        ``nmlrrnn_vs_lstm/eft_datageneration_and_training``): the feedback
+        variant, recurrent term divided by N, L not orthonormalised, no
+        readout bias; its keys add ``nm_feedback_weight`` (W_zx),
+        ``nm_feedback_bias`` (b_zx) and call the intercept ``nm_sigmoid_bias``.
     ref_params : dict of arrays
         Keyed by the authors' names (``row_factors``, ``nm_rec_weight``, ...).
     **hyper
         ``tau_x``, ``tau_z`` (NM-RNNs; default 10, 100), ``tau`` (LR-RNN,
         RNN; default 10), ``orthonormalize`` (NM-RNNs, LR-RNN; default True,
-        the authors' ``orth_u``). Sizes are inferred from the arrays.
+        the authors' ``orth_u``; not for ``eft_nm_rnn``, which has no QR).
+        Sizes are inferred from the arrays. For ``eft_nm_rnn`` pass the
+        element-finder time constants, ``tau_x=2, tau_z=10``.
 
     Returns
     -------
@@ -82,6 +93,11 @@ def from_reference_params(kind: str, ref_params: Mapping[str, Any], **hyper) -> 
                              "use kind='context_nm_rnn' when z receives extra context inputs")
         model = NMRNN(N=N, K=K, M=p["W_z"].shape[0], U=U, O=p["C"].shape[0],
                       signal_dim=p["A"].shape[0], U_x=U_x, **hyper)
+    elif kind == "eft_nm_rnn":
+        N, K = p["L"].shape
+        model = NMRNN(N=N, K=K, M=p["W_z"].shape[0], U=p["B_z"].shape[1], O=p["C"].shape[0],
+                      signal_dim=p["A"].shape[0], feedback=True, divide_by_N=True, orthonormalize=False,
+                      readout_bias=False, **hyper)
     elif kind == "lr_rnn":
         N, K = p["L"].shape
         model = LowRankRNN(N=N, K=K, U=p["B_x"].shape[1], O=p["C"].shape[0], **hyper)
@@ -95,8 +111,16 @@ def from_reference_params(kind: str, ref_params: Mapping[str, Any], **hyper) -> 
 def reference_kind(model: RecurrentModel) -> str:
     """The authors' kind for a model, or ValueError when they have no such model."""
     if isinstance(model, NMRNN):
-        if model.feedback or model.tied or not model.readout_bias or model.divide_by_N or model.phi != "tanh":
-            raise ValueError("the authors' nm_rnn has no feedback, tied factors, linear phi or 1/N option; "
+        if getattr(model, "modulation", "synaptic") != "synaptic" or model.tied or model.phi != "tanh":
+            raise ValueError("the authors' NM-RNNs have only synaptic modulation, untied factors and tanh; "
+                             f"cannot map {model!r}")
+        if model.feedback:
+            if model.divide_by_N and not model.orthonormalize and not model.readout_bias and model.U_x == model.U:
+                return "eft_nm_rnn"
+            raise ValueError("the authors' feedback NM-RNN (eft_nm_rnn) divides by N, does not orthonormalise "
+                             f"L, has no readout bias and no context inputs; cannot map {model!r}")
+        if not model.readout_bias or model.divide_by_N:
+            raise ValueError("the authors' nm_rnn has a readout bias and no 1/N option; "
                              f"cannot map {model!r}")
         return "nm_rnn" if model.U_x == model.U else "context_nm_rnn"
     if isinstance(model, LowRankRNN):

@@ -57,6 +57,52 @@ def test_reference_init_scales():
     assert abs(p["C"].std() - 0.05) < 0.01
 
 
+def test_fan_in_init_scales_as_the_element_finder_code():
+    # random_nmrnn_params: L, R / sqrt(K); the signal intercept / sqrt(K) (its signal dimension), not / sqrt(M)
+    model = nm.NMRNN(N=300, K=100, M=4, U=2, O=1, feedback=True)
+    p = model.init_params(0, scheme="fan_in")
+    assert abs(p["L"].std() - 0.1) < 0.005
+    assert abs(p["a"].std() - 0.1) < 0.02          # 1/sqrt(K) = 0.1; 1/sqrt(M) would be 0.5
+    assert abs(p["A"].std() - 0.5) < 0.05          # 1/sqrt(M)
+    assert abs(p["W_zx"].std() - 300 ** -0.5) < 0.01
+    for S in (1, 3):   # exactly the unit draw / sqrt(S)
+        m = nm.NMRNN(N=6, K=3, M=4, U=2, O=1, signal_dim=S)
+        unit = m._draw(3, dict.fromkeys(m.param_shapes(), 1.0))
+        np.testing.assert_allclose(m.init_params(3, scheme="fan_in")["a"], unit["a"] / np.sqrt(S), rtol=1e-15)
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_init_states(make):
+    model = make()
+    names = [f"{s}0" for s in model.state_names]
+    sizes = {f"{s}0": n for s, n in model.state_sizes().items()}
+    a, b, c = model.init_states(5), model.init_states(5), model.init_states(6)
+    assert sorted(a) == sorted(names)
+    for k in names:
+        assert a[k].shape == (sizes[k],) and a[k].dtype == np.float64
+        np.testing.assert_array_equal(a[k], b[k])
+    assert any(not np.array_equal(a[k], c[k]) for k in names)
+    # N(0, 1)/sqrt(n), drawn in state_names order from the generator
+    gen = np.random.default_rng(5)
+    for k in names:
+        np.testing.assert_array_equal(a[k], gen.standard_normal(sizes[k]) / np.sqrt(sizes[k]))
+    ref = model.init_states(scheme="reference")
+    assert all(np.array_equal(ref[k], np.full(sizes[k], 0.1)) for k in names)
+    # they are simulate's keyword arguments
+    p = model.init_params(0)
+    u = np.random.default_rng(0).normal(size=(2, 3, model.n_inputs))
+    np.testing.assert_array_equal(model.simulate(p, u, backend="numpy", **ref).y,
+                                  model.simulate(p, u, backend="numpy").y)
+    assert not np.allclose(model.simulate(p, u, backend="numpy", **a).y, model.simulate(p, u, backend="numpy").y)
+    with pytest.raises(ValueError, match="scheme"):
+        model.init_states(0, scheme="zeros")
+
+
+def test_init_states_scale():
+    x0 = nm.VanillaRNN(N=4000, U=1, O=1).init_states(0)["x0"]
+    assert abs(x0.std() - 4000 ** -0.5) < 0.001
+
+
 def test_variant_parameter_sets():
     assert "R" not in small_nmrnn(tied=True).param_shapes()
     assert "d" not in small_nmrnn(readout_bias=False).param_shapes()

@@ -89,3 +89,52 @@ def test_round_trip_of_reference_names():
     assert set(back) == set(ref)
     for k in ref:
         np.testing.assert_array_equal(back[k], ref[k])
+
+
+# ----------------------------------------------------------------------------
+# the element-finder NM-RNN (feedback variant, 1/N, no QR, no readout bias)
+# ----------------------------------------------------------------------------
+def _eft_targets(d):
+    """The authors' (B,) targets at the last step of a (B, T, 1) array (the other steps are ignored)."""
+    B, T, _ = d["inputs"].shape
+    targets = np.zeros((B, T, 1))
+    targets[:, -1, 0] = d["targets"]
+    return targets
+
+
+def test_eft_nm_rnn_matches_reference(backend):
+    d, ref = load_reference("eft_nm_rnn")
+    model, params = nm.from_reference_params("eft_nm_rnn", ref, tau_x=float(d["tau_x"]), tau_z=float(d["tau_z"]))
+    assert (model.feedback, model.divide_by_N, model.orthonormalize, model.readout_bias) == (True, True, False, False)
+    assert (model.N, model.K, model.M, model.S, model.U, model.O) == (18, 8, 5, 8, 1, 1)
+    assert model.n_params() == 497   # the paper's first configuration
+    states = dict(x0=d["x0"], z0=d["z0"])
+    traj = model.simulate(params, d["inputs"], backend=backend, **states)
+    for ours, theirs in (("y", "ys"), ("x", "xs"), ("z", "zs"), ("s", "s")):
+        np.testing.assert_allclose(getattr(traj, ours), d[theirs], rtol=1e-10, atol=1e-13, err_msg=ours)
+
+    loss, grads = model.loss_and_grad(params, d["inputs"], _eft_targets(d), loss="last_step_mse",
+                                      backend=backend, **states)
+    np.testing.assert_allclose(loss, d["loss"], rtol=1e-10)
+    ref_grads = nm.to_reference_params(model, grads)
+    assert set(ref_grads) == set(ref)
+    for key, g in ref_grads.items():
+        np.testing.assert_allclose(g, d[f"grad_{key}"], rtol=1e-8, atol=1e-12, err_msg=key)
+
+
+def test_eft_round_trip_and_wrong_options():
+    d, ref = load_reference("eft_nm_rnn")
+    model, params = nm.from_reference_params("eft_nm_rnn", ref, tau_x=2.0, tau_z=10.0)
+    back = nm.to_reference_params(model, params)
+    assert set(back) == set(ref)
+    for k in ref:
+        np.testing.assert_array_equal(back[k], ref[k])
+    # the element-finder code has no QR option and no readout bias
+    with pytest.raises(ValueError, match="orthonormalize"):
+        nm.from_reference_params("eft_nm_rnn", ref, orthonormalize=True)
+    with pytest.raises(ValueError, match="nm_sigmoid_bias"):
+        nm.from_reference_params("eft_nm_rnn", {**ref, "readout_bias": np.zeros(1)})
+    # a feedback NM-RNN with other options is none of the authors' models
+    other = nm.NMRNN(N=18, K=8, M=5, U=1, O=1, feedback=True)
+    with pytest.raises(ValueError, match="eft_nm_rnn"):
+        nm.to_reference_params(other, other.init_params(0))

@@ -235,6 +235,35 @@ class RecurrentModel:
             out[key] = np.ascontiguousarray(arr)
         return out
 
+    def init_states(self, rng: None | int | np.random.Generator = None, scheme: str = "fan_in") -> dict[str, np.ndarray]:
+        """Random initial states, one per run, as keyword arguments of :meth:`simulate`.
+
+        Parameters
+        ----------
+        rng : int or numpy.random.Generator, optional
+        scheme : {"fan_in", "reference"}
+            ``"fan_in"`` (the authors' element-finder code): every state
+            N(0, 1)/sqrt(n), n its number of units, drawn from ``rng`` in
+            :attr:`state_names` order (x then z; c then h for the LSTM, as
+            their ``initialize_carry``). ``"reference"`` (timing and multitask
+            code): the constant :attr:`default_initial_value` (0.1) in every
+            unit, which is also what :meth:`simulate` uses when no state is given.
+
+        Returns
+        -------
+        dict
+            1-D float64 arrays under their :meth:`simulate` keyword names:
+            ``x0`` (N,), ``z0`` (M,) for the NM-RNN; ``x0`` for the LR-RNN and the
+            vanilla RNN; ``c0``, ``h0`` (N,) for the LSTM. Pass them on with
+            ``model.simulate(params, inputs, **states)`` (each is shared by all trials).
+        """
+        V.choice(scheme, "scheme", ("fan_in", "reference"))
+        sizes = self.state_sizes()
+        if scheme == "reference":
+            return {f"{s}0": np.full(sizes[s], self.default_initial_value) for s in self.state_names}
+        gen = as_generator(rng)
+        return {f"{s}0": gen.standard_normal(sizes[s]) / math.sqrt(sizes[s]) for s in self.state_names}
+
     # -- equations ----------------------------------------------------------
     def prepare(self, params: Params) -> Params:
         """Parameters as the step uses them (e.g. L replaced by its QR factor).

@@ -19,6 +19,7 @@ import numpy as np
 from .. import _validation as V
 from .._kernels import as_kernel_array, empty_arrays, zero_arrays
 from ..linalg import qr_q
+from . import modulation as _mod
 from .base import NONLINEARITIES, Params, RecurrentModel, leaky_euler, sigmoid
 
 
@@ -217,6 +218,14 @@ class NMRNN(_LowRankBase):
     tied : bool
         Symmetric factors R = L (after orthonormalisation); then there is no
         ``R`` parameter.
+    modulation : {"synaptic", "excitability", "both"}
+        Where s acts (see :mod:`nmrnn_np.models.modulation`; our design).
+        ``"synaptic"`` (default): s scales the rank-1 components, the equations
+        below. ``"excitability"``: s sets the gains of S equal populations of
+        neurons, ``x_t = (1-a_x) x_{t-1} + a_x (c L R^T phi(g_t * x_{t-1}) + B_x u_t)``,
+        ``g_t = 2 P s_t``. ``"both"``: the first ceil(S/2) components of s act on
+        synapses, the others on excitability (needs S >= 2). Same parameters
+        for all three.
 
     Notes
     -----
@@ -258,7 +267,7 @@ class NMRNN(_LowRankBase):
                  tau_z: float = 100.0, dt: float = 1.0, signal_dim: int | None = None,
                  orthonormalize: bool = True, divide_by_N: bool = False, feedback: bool = False,
                  readout_bias: bool = True, U_x: int | None = None, phi: str = "tanh",
-                 tied: bool = False):
+                 tied: bool = False, modulation: str = "synaptic"):
         self._init_lowrank(N, K, U, O, orthonormalize, divide_by_N, readout_bias, phi, tied)
         self.M = V.positive_int(M, "M")
         self.tau_x = V.positive_float(tau_x, "tau_x")
@@ -275,13 +284,18 @@ class NMRNN(_LowRankBase):
         self.U_x = self.U if U_x is None else V.positive_int(U_x, "U_x")
         if self.U_x > self.U:
             raise ValueError(f"U_x={self.U_x} (inputs reaching x) must not exceed U={self.U}")
+        self.modulation = modulation
+        # how many components of s act on synapses and on excitability, and the fixed groups
+        self._S_syn, self._S_exc = _mod.signal_split(modulation, self.S)
+        self._comp_index = _mod.group_index(self.K, self._S_syn)
+        self._pop_index = _mod.group_index(self.N, self._S_exc)
 
     def config(self) -> dict[str, Any]:
         return dict(N=self.N, K=self.K, M=self.M, U=self.U, O=self.O, tau_x=self.tau_x,
                     tau_z=self.tau_z, dt=self.dt, signal_dim=self.S,
                     orthonormalize=self.orthonormalize, divide_by_N=self.divide_by_N,
                     feedback=self.feedback, readout_bias=self.readout_bias, U_x=self.U_x,
-                    phi=self.phi, tied=self.tied)
+                    phi=self.phi, tied=self.tied, modulation=self.modulation)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = self._lowrank_shapes(self.U_x)
@@ -310,9 +324,11 @@ class NMRNN(_LowRankBase):
         ``scheme="reference"`` (timing / multitask code): L, R ~ N(0, 1);
         B_x ~ N(0, 1)/sqrt(U_x); B_z ~ N(0, 1)/sqrt(U); C, d ~ N(0, 1)/sqrt(N);
         W_z, A, a ~ 0.1 N(0, 1); W_zx, b_zx ~ N(0, 1)/sqrt(N).
-        ``scheme="fan_in"`` (element-finder code): every weight N(0, 1)/sqrt(fan-in),
-        biases N(0, 1)/sqrt(fan-in of their layer), L and R N(0, 1)/sqrt(K).
-        Draws happen in :meth:`param_shapes` order from ``rng``.
+        ``scheme="fan_in"`` (element-finder code, ``random_nmrnn_params``): every
+        weight N(0, 1)/sqrt(fan-in), L and R N(0, 1)/sqrt(K), the signal
+        intercept a N(0, 1)/sqrt(S) (S = K, or 1 for one global gain: the
+        authors divide by the signal dimension), b_zx N(0, 1)/sqrt(M), d
+        N(0, 1)/sqrt(N). Draws happen in :meth:`param_shapes` order from ``rng``.
         """
         V.choice(scheme, "scheme", ("reference", "fan_in"))
         N, K, M, U, Ux = self.N, self.K, self.M, self.U, self.U_x
@@ -321,7 +337,7 @@ class NMRNN(_LowRankBase):
                           B_z=U ** -0.5, A=0.1, a=0.1, W_zx=N ** -0.5, b_zx=N ** -0.5)
         else:
             scales = dict(L=K ** -0.5, R=K ** -0.5, B_x=Ux ** -0.5, C=N ** -0.5, d=N ** -0.5,
-                          W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=M ** -0.5,
+                          W_z=M ** -0.5, B_z=U ** -0.5, A=M ** -0.5, a=self.S ** -0.5,
                           W_zx=N ** -0.5, b_zx=M ** -0.5)
         return self._draw(rng, scales)
 
@@ -360,9 +376,26 @@ class NMRNN(_LowRankBase):
         Called with a signal other than the network's own, it simulates the
         output network under an imposed s (e.g. components clamped).
         """
-        x = lowrank_x_update(x_prev, p["L"], p["R"], s, u[:, :self.U_x] @ p["B_x"].T,
-                             self.alpha_x, self.recurrent_scale, NONLINEARITIES[self.phi])
+        drive = u[:, :self.U_x] @ p["B_x"].T
+        if self.modulation == "synaptic":
+            x = lowrank_x_update(x_prev, p["L"], p["R"], s, drive, self.alpha_x, self.recurrent_scale,
+                                 NONLINEARITIES[self.phi])
+        else:
+            x = _mod.modulated_x_update(x_prev, p["L"], p["R"], s, drive, self.alpha_x, self.recurrent_scale,
+                                        NONLINEARITIES[self.phi], self._S_syn, self._S_exc,
+                                        self._comp_index, self._pop_index)
         return x, self._readout(p, x)
+
+    # -- numba: modulation other than synaptic runs the kernels of nmrnn_np._kernels.modulation
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, *args, **kwargs) -> dict:
+        if self.modulation == "synaptic":
+            return super()._numba_forward(p, inputs, init, *args, **kwargs)
+        return _mod.numba_forward(self, p, inputs, init, *args, **kwargs)
+
+    def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
+        if self.modulation == "synaptic":
+            return super()._numba_backward(p, inputs, init, fwd, g_y)
+        return _mod.numba_backward(self, fwd, g_y)
 
 
 class LowRankRNN(_LowRankBase):
