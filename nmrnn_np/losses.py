@@ -125,6 +125,8 @@ def get_loss(loss: str | Callable) -> Callable:
     """Return a loss function by name (``"masked_mse"``, ``"mse"``, ``"last_step_mse"``) or pass a callable through."""
     if callable(loss):
         return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be one of {sorted(LOSSES)} or a callable (y, targets, mask), got {loss!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable (y, targets, mask), got {loss!r}")
     return LOSSES[loss]

@@ -173,9 +173,12 @@ class RecurrentModel:
         Autograd tracer values are checked through their underlying value and
         returned unchanged, so checking never breaks differentiation.
         """
+        if isbox(params) and isinstance(getval(params), Mapping):
+            # autograd.grad over the whole dict boxes the dict: unpack it into boxed entries
+            params = {k: params[k] for k in getval(params)}
         if not isinstance(params, Mapping):
-            raise ValueError(f"{name} must be a dict of arrays keyed by {list(self.param_shapes())}, "
-                             f"got {type(params).__name__}")
+            raise TypeError(f"{name} must be a dict of arrays keyed by {list(self.param_shapes())}, "
+                            f"got {type(params).__name__}")
         shapes = self.param_shapes()
         missing = [k for k in shapes if k not in params]
         extra = [k for k in params if k not in shapes]
@@ -216,8 +219,8 @@ class RecurrentModel:
         allowed = [f"{s}0" for s in self.state_names]
         unknown = [k for k in given if k not in allowed]
         if unknown:
-            raise ValueError(f"unknown initial state(s) {unknown} for {type(self).__name__}; "
-                             f"expected keyword(s) {allowed}")
+            raise TypeError(f"unknown initial state(s) {unknown} for {type(self).__name__}; "
+                            f"expected keyword(s) {allowed}")
         out = {}
         for s in self.state_names:
             key, n = f"{s}0", sizes[s]
