@@ -117,6 +117,9 @@ def trainable_keys(model: RecurrentModel, trainable: None | str | Sequence[str])
     if trainable is None:
         return tuple(shapes)
     groups = dict(getattr(model, "groups", {}) or {})
+    if not isinstance(trainable, (str, list, tuple, set, frozenset)):
+        raise TypeError(f"trainable must be None, a name or a list of parameter keys / group names "
+                        f"(keys {list(shapes)}, groups {sorted(groups)}), got {trainable!r} ({type(trainable).__name__})")
     names = [trainable] if isinstance(trainable, str) else list(trainable)
     if not names:
         raise ValueError("trainable is empty: name at least one parameter key or group (None trains all)")
@@ -428,8 +431,15 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     here (the loss is computed anyway) and can only find an equal or lower loss.
     """
     if not isinstance(model, RecurrentModel):
-        raise ValueError(f"model must be a RecurrentModel, got {type(model).__name__}")
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     steps = V.positive_int(steps, "steps")
+    resume = V.boolean(resume, "resume")
+    if progress is not None:
+        progress = V.boolean(progress, "progress")
+    if log_path is not None:
+        log_path = V.output_path(log_path, "log_path")
+    if checkpoint_path is not None:
+        checkpoint_path = V.output_path(checkpoint_path, "checkpoint_path")
     log_every = V.positive_int(log_every, "log_every")
     checkpoint_every = V.positive_int(checkpoint_every, "checkpoint_every")
     opt = make_optimizer(optimizer, lr)
@@ -438,7 +448,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     inputs, targets, mask = _check_data(model, data)
     n = inputs.shape[0]
     if initial_states is not None and not isinstance(initial_states, Mapping):
-        raise ValueError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
+        raise TypeError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
     init = model.initial_states(n, **dict(initial_states or {}))
     if batch_size is not None:
         batch_size = V.positive_int(batch_size, "batch_size")
@@ -447,7 +457,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     resolve_backend(backend)
     get_loss(loss)
     if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     gen = as_generator(rng)
     if progress is None:
         progress = _stderr_is_tty()
