@@ -27,6 +27,7 @@ Yang et al. (2019) and neurogym.
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -34,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ._rng import as_generator
-from ._validation import choice, positive_float, positive_int
+from ._validation import boolean, choice, integer, known_kwargs, mapping, nonnegative_float, positive_float, positive_int, real
 
 __all__ = [
     "MeasureWaitGo",
@@ -71,23 +72,15 @@ def _int_pair(value, name: str) -> tuple[int, int]:
         lo, hi = value
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (lo, hi) of integers, got {value!r}") from None
-    out = []
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
-            raise ValueError(f"{name} must be a pair (lo, hi) of integers, got {value!r}")
-        out.append(int(v))
-    return out[0], out[1]
+    return integer(lo, name), integer(hi, name)
 
 
 def _float_pair(value, name: str) -> tuple[float, float]:
     try:
         lo, hi = value
-        lo, hi = float(lo), float(hi)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair of numbers, got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return lo, hi
+    return real(lo, name), real(hi, name)
 
 
 def _nonneg_int(value, name: str) -> int:
@@ -95,13 +88,7 @@ def _nonneg_int(value, name: str) -> int:
 
 
 def _nonneg_float(value, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not np.isfinite(out) or out < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return out
+    return nonnegative_float(value, name)
 
 
 # ============================================================================
@@ -260,6 +247,7 @@ class MeasureWaitGo:
         info : MWGInfo
             Only with ``return_info=True``.
         """
+        return_info = boolean(return_info, "return_info")
         interval = np.atleast_1d(np.asarray(interval))
         t_measure = np.atleast_1d(np.asarray(t_measure))
         if interval.ndim != 1 or not np.issubdtype(interval.dtype, np.integer) or np.any(interval < 1):
@@ -342,6 +330,7 @@ class MeasureWaitGo:
             As :meth:`all_trials`, with ``B = n``.
         """
         n = positive_int(n, "n")
+        return_info = boolean(return_info, "return_info")
         gen = as_generator(rng)
         idx = gen.integers(len(self.intervals), size=n)
         lo, hi = self.measure_window
@@ -613,6 +602,8 @@ class Multitask:
         else:
             self.dt = 0.05 if dt is None else positive_float(dt, "dt")
         self.durations = dict(DEFAULT_DURATIONS)
+        if durations is not None:
+            mapping(durations, "durations", f"a dict {{epoch: (lo, hi)}} with keys from {', '.join(DEFAULT_DURATIONS)}")
         for key, val in dict(durations or {}).items():
             if key not in DEFAULT_DURATIONS:
                 raise ValueError(f"durations: unknown key {key!r}; valid keys are {', '.join(DEFAULT_DURATIONS)}")
@@ -621,7 +612,7 @@ class Multitask:
                 raise ValueError(f"durations[{key!r}] must satisfy 0 < lo <= hi, got {val!r}")
             self.durations[key] = (lo, hi)
         self.noise_sigma = _nonneg_float(noise_sigma, "noise_sigma")
-        self.fixation_target = float(fixation_target)
+        self.fixation_target = real(fixation_target, "fixation_target")
         self.stimulus_amplitude = positive_float(stimulus_amplitude, "stimulus_amplitude")
         self.has_dm = any(_FAMILY[t] == "dm" for t in self.tasks)
         self._check_timing()
@@ -981,6 +972,7 @@ def get_task(name: str, **kwargs):
     -------
     MeasureWaitGo, Multitask or ElementFinder
     """
-    if not isinstance(name, str) or name not in TASK_REGISTRY:
-        raise ValueError(f"name must be one of {', '.join(map(repr, TASK_REGISTRY))}; got {name!r}")
-    return TASK_REGISTRY[name](**kwargs)
+    choice(name, "name", tuple(TASK_REGISTRY))
+    cls = TASK_REGISTRY[name]
+    known_kwargs(kwargs, list(inspect.signature(cls).parameters), f"get_task({name!r})")
+    return cls(**kwargs)
