@@ -151,9 +151,17 @@ def float_array(value, name: str, shape: Sequence[int | None] | None = None,
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
+        # complex numbers would lose their imaginary part and strings ("1.5") be parsed: neither is an
+        # array of real numbers
+        if arr.dtype.kind not in "biuf":
+            if arr.dtype.kind != "O":
+                raise TypeError
+            arr = arr.astype(np.float64)
+        arr = np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}"
+                        + (f" of dtype {arr.dtype}" if isinstance(value, np.ndarray) else "")) from None
     if shape is not None:
         if arr.shape != tuple(shape) and (arr.ndim != len(shape) or
                                            any(s is not None and s != a for s, a in zip(shape, arr.shape))):

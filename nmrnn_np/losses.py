@@ -141,7 +141,9 @@ def _check(y, targets, mask):
     yv = _float_array(getval(y), "y", ndim=3, finite=False)
     if 0 in yv.shape:
         raise ValueError(f"y must be non-empty (B, T, O), got shape {yv.shape}")
-    tv = _float_array(getval(targets), "targets", shape=yv.shape)
+    tv = _float_array(getval(targets), "targets", ndim=3)
+    if tv.shape != yv.shape:
+        raise ValueError(f"targets must have the shape of y {yv.shape}, got {tv.shape}")
     y = y if isbox(y) else yv
     targets = targets if isbox(targets) else tv
     if mask is None:
@@ -149,7 +151,8 @@ def _check(y, targets, mask):
     mv = _float_array(getval(mask), "mask", ndim=(2, 3))
     B, T, O = yv.shape
     if mv.shape[:2] != (B, T) or (mv.ndim == 3 and mv.shape[2] not in (1, O)):
-        raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {O}), got {mv.shape}")
+        raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {O}) (B, T, O of y), "
+                         f"got {mv.shape}")
     if mv.min() < 0:
         raise ValueError("mask must be non-negative")
     if not mv.max() > 0:

@@ -109,10 +109,14 @@ def decode_angle(sin, cos, rule: str = "arctan2") -> np.ndarray:
 def circular_distance(a, b) -> np.ndarray:
     """Distance between angles on the circle, in ``[0, pi]``.
 
-    ``d = (a - b) mod 2 pi``; returns ``min(d, 2 pi - d)``. NaN propagates.
+    ``d = (a - b) mod 2 pi``; returns ``min(d, 2 pi - d)``. NaN propagates;
+    infinite angles raise :class:`ValueError`.
     """
     a = float_array(a, "a", finite=False)
     b = float_array(b, "b", finite=False)
+    for arr, name in ((a, "a"), (b, "b")):
+        if np.isinf(arr).any():   # NaN (a diverged output) propagates; an infinite angle has no position
+            raise ValueError(f"{name} contains infinite values (angles must be finite or NaN)")
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:

@@ -253,7 +253,8 @@ class MeasureWaitGo:
         if interval.ndim != 1 or not np.issubdtype(interval.dtype, np.integer) or np.any(interval < 1):
             raise ValueError(f"interval must be a 1-D array of integers >= 1, got {interval!r}")
         if t_measure.shape != interval.shape or not np.issubdtype(t_measure.dtype, np.integer):
-            raise ValueError(f"t_measure must be an integer array of shape {interval.shape}, got {t_measure!r}")
+            raise ValueError(f"t_measure must be an integer array of the shape of interval {interval.shape}, "
+                             f"got {t_measure!r}")
         if np.any(t_measure < 0):
             raise ValueError("t_measure must be >= 0")
         interval = interval.astype(np.int64)
@@ -673,6 +674,9 @@ class Multitask:
         n = drawn.shape[0]
         if task is None:
             return drawn
+        if not isinstance(task, (str, numbers.Integral, Sequence, np.ndarray)):
+            raise TypeError(f"task must be None, one task (name or index) or a sequence of length n={n}, "
+                            f"got {task!r}")
         items = [task] * n if isinstance(task, (str, numbers.Integral)) else list(task)
         if len(items) != n:
             raise ValueError(f"task must be None, one task (name or index) or a sequence of length n={n}")

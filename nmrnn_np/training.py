@@ -113,6 +113,8 @@ def trainable_keys(model: RecurrentModel, trainable: None | str | Sequence[str])
     order and has no duplicates. Unknown names raise ValueError listing the
     valid keys and groups.
     """
+    if not isinstance(model, RecurrentModel):
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     shapes = model.param_shapes()
     if trainable is None:
         return tuple(shapes)
@@ -148,7 +150,10 @@ def _check_data(model: RecurrentModel, data) -> tuple[np.ndarray, np.ndarray, np
                          + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
     inputs = model.check_inputs(data[0], "data inputs")
     mask = data[2] if len(data) == 3 else None
-    targets, mask = model._check_targets(inputs, data[1], mask)
+    try:
+        targets, mask = model._check_targets(inputs, data[1], mask)
+    except ValueError as err:
+        raise ValueError(f"data: {err}") from None
     return inputs, targets, mask
 
 
@@ -449,7 +454,10 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     n = inputs.shape[0]
     if initial_states is not None and not isinstance(initial_states, Mapping):
         raise TypeError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
-    init = model.initial_states(n, **dict(initial_states or {}))
+    try:
+        init = model.initial_states(n, **dict(initial_states or {}))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"initial_states: {err}") from None
     if batch_size is not None:
         batch_size = V.positive_int(batch_size, "batch_size")
         if batch_size > n:

@@ -198,7 +198,7 @@ def test_reference_params_errors():
         nm.from_reference_params("gru", {})
     with pytest.raises(ValueError, match="missing keys"):
         nm.from_reference_params("rnn", {"recurrent_weights": np.eye(3)})
-    with pytest.raises(ValueError, match="unexpected hyper-parameter"):
+    with pytest.raises(TypeError, match="unexpected hyper-parameter"):
         nm.from_reference_params("lstm", {}, tau=3.0)
     with pytest.raises(ValueError, match="cannot map"):
         nm.to_reference_params(small_nmrnn(feedback=True), small_nmrnn(feedback=True).init_params(0))

@@ -241,7 +241,7 @@ def align_to_events(values: np.ndarray, events: np.ndarray, before: int, after: 
     events = arr.astype(np.int64)
     B, T, C = values.shape
     if events.shape != (B,):
-        raise ValueError(f"events must have shape ({B},), got {events.shape}")
+        raise ValueError(f"events must have shape ({B},) (one per trial of values), got {events.shape}")
     lags = np.arange(-before, after)
     windows = np.full((B, lags.size, C), np.nan)
     for b in range(B):

@@ -342,14 +342,17 @@ class RecurrentModel:
     # -- losses and gradients -------------------------------------------------
     def _check_targets(self, inputs, targets, mask):
         B, T = inputs.shape[:2]
-        targets = V.float_array(targets, "targets", shape=(B, T, self.n_outputs))
+        targets = V.float_array(targets, "targets", ndim=3)
+        if targets.shape != (B, T, self.n_outputs):
+            raise ValueError(f"targets must have shape ({B}, {T}, {self.n_outputs}) (trials and steps of inputs, "
+                             f"O={self.n_outputs} outputs), got {targets.shape}")
         if mask is not None:
             mask = V.float_array(mask, "mask", ndim=(2, 3))
             if mask.ndim == 2:
                 mask = mask[:, :, None]
             if mask.shape[:2] != (B, T) or mask.shape[2] not in (1, self.n_outputs):
-                raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {self.n_outputs}), "
-                                 f"got {mask.shape}")
+                raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {self.n_outputs}) "
+                                 f"(trials and steps of inputs), got {mask.shape}")
             # min/max: one reduction each, no boolean temporaries (mask is finite and non-empty here)
             if mask.min() < 0:
                 raise ValueError("mask must be non-negative")
