@@ -216,7 +216,8 @@ def known_kwargs(kwargs: Mapping, known: Iterable[str], where: str) -> None:
                         f"known keyword arguments: {', '.join(known) or '(none)'}")
 
 
-def _path(value, name: str) -> Path:
+def any_path(value, name: str) -> Path:
+    """A str or os.PathLike, non-empty (TypeError otherwise)."""
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike), got {value!r} ({type(value).__name__})")
     path = Path(value)
@@ -227,7 +228,7 @@ def _path(value, name: str) -> Path:
 
 def output_path(value, name: str) -> Path:
     """A file path to write: its folder exists and is writable, and it is not a folder itself."""
-    path = _path(value, name)
+    path = any_path(value, name)
     if path.is_dir():
         raise ValueError(f"{name}={str(path)!r} is a folder; expected a file path inside an existing folder")
     folder = path.parent
@@ -241,7 +242,7 @@ def output_path(value, name: str) -> Path:
 def input_path(value, name: str) -> Path:
     """A file path to read: a folder raises :class:`ValueError`, a missing file
     :class:`FileNotFoundError` (as ``open`` does)."""
-    path = _path(value, name)
+    path = any_path(value, name)
     if path.is_dir():
         raise ValueError(f"{name}={str(path)!r} is a folder; expected a file")
     if not path.exists():

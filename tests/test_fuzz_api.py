@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import nmrnn_np as nm  # noqa: E402
-from nmrnn_np import losses, metrics, optim, tasks  # noqa: E402
+from nmrnn_np import losses, metrics, optim, task_plots, tasks  # noqa: E402
 from nmrnn_np.experiments import analysis  # noqa: E402
 from nmrnn_np.training import TrainingDivergedError, trainable_keys  # noqa: E402
 
-FUZZ = settings(max_examples=8, derandomize=True, deadline=None, database=None, print_blob=False,
+FUZZ = settings(max_examples=6, derandomize=True, deadline=None, database=None, print_blob=False,
                 suppress_health_check=list(HealthCheck))
 
 nan, inf = float("nan"), float("inf")
@@ -360,6 +360,88 @@ def analysis_cases() -> list[Case]:
     ]
 
 
+# ----------------------------------------------------------------------------
+# task_plots and the theory package
+# ----------------------------------------------------------------------------
+def _plot_trial(**kw):
+    from matplotlib.figure import Figure
+    fig = Figure()
+    axes = fig.subplots(2, 1)
+    if kw.get("ax", "fresh") == "fresh":
+        kw["ax"] = axes
+    return tuple(map(type, task_plots.plot_trial(**kw)))
+
+
+def theory_cases() -> list[Case]:
+    import theory
+    rank1 = nm.NMRNN(N=5, K=1, M=3, U=2, O=1, tied=True, phi="linear")
+    p1 = rank1.init_params(0)
+    s = np.full((2, 5), 0.5)
+    kappa = theory.latent_closed_form_discrete(s, np.ones(2), 0.1)
+    ramp = dict(y_go=-0.5, y_end=0.5, d_eff=1.0)
+    anything = lambda out: ()   # noqa: E731 (NaN/inf results by design: outside the ramp, infeasible)
+    rv = {"params": params_variants(rank1, p1), "inputs": array_variants(U_), "model": [MODELS["nmrnn"], MODELS["lstm"]],
+          "x0": array_variants(np.ones(5))}
+    run = lambda: dict(model=rank1, params=dict(p1), inputs=U_, traj=None, x0=None)   # noqa: E731
+    return [
+        Case("plot_trial", _plot_trial,
+             lambda: dict(inputs=U_[0], targets=Y_[0], epochs=[("a", 0, 3)], ax="fresh", channel_names=["u0", "u1"],
+                          target_names=["y"], mask=M_[0], title="t"),
+             extra={"inputs": array_variants(U_[0]), "targets": array_variants(Y_[0]), "mask": array_variants(M_[0]),
+                    "epochs": [[("a", 0)], [("a", 5, 2)], [(1, 0, 2)], [("a", 0, 99)], "ab"]}, nan_passes=True,
+             kwargs_ok=False),
+        Case("effective_timescale", theory.effective_timescale, lambda: dict(s=[0.2, 0.5], tau_x=10.0),
+             extra={"s": [[1.5], [-0.1]]}, finite_part=anything, kwargs_ok=False),
+        Case("forget_factor", theory.forget_factor, lambda: dict(s=[0.2, 0.5], alpha=0.1), kwargs_ok=False),
+        Case("latent_closed_form_discrete", theory.latent_closed_form_discrete,
+             lambda: dict(s=s, kappa0=np.ones(2), alpha=0.1, g=None),
+             extra={"s": array_variants(s), "g": array_variants(s)}, kwargs_ok=False),
+        Case("latent_closed_form_continuous", theory.latent_closed_form_continuous,
+             lambda: dict(t=np.linspace(0, 5, 4), kappa0=1.0, tau_x=10.0, s=0.5, s_integral=None, g=None,
+                          quad_tol=1e-10), kwargs_ok=False),
+        Case("latent_constant_signal", theory.latent_constant_signal,
+             lambda: dict(t=np.linspace(0, 5, 4), kappa0=1.0, s=0.5, tau_x=10.0), kwargs_ok=False),
+        Case("inverse_signal_discrete", theory.inverse_signal_discrete,
+             lambda: dict(kappa=kappa, alpha=0.1, kappa0=np.ones(2), g=None),
+             extra={"kappa": array_variants(kappa)}, finite_part=anything, kwargs_ok=False),
+        Case("inverse_signal_continuous", theory.inverse_signal_continuous,
+             lambda: dict(kappa=np.ones(3), dkappa=-0.05 * np.ones(3), tau_x=10.0, g=None), finite_part=anything,
+             kwargs_ok=False),
+        Case("signal_feasible", theory.signal_feasible, lambda: dict(s=[0.2, 0.5], closed=False), kwargs_ok=False),
+        Case("readout_constants", theory.readout_constants, lambda: dict(model=rank1, params=dict(p1), output=0),
+             extra=rv, kwargs_ok=False),
+        Case("ramp_t_star", theory.ramp_t_star, lambda: dict(t_go=20.0, interval=12.0, **ramp), kwargs_ok=False),
+        Case("ramp_rho", theory.ramp_rho, lambda: dict(ramp), kwargs_ok=False),
+        Case("ramp_signal", theory.ramp_signal,
+             lambda: dict(t=np.arange(20.0, 40.0), t_go=20.0, interval=12.0, tau_x=10.0, dt=None, outside="nan", **ramp),
+             finite_part=anything, kwargs_ok=False),
+        Case("go_signal_gap", theory.go_signal_gap, lambda: dict(interval=[12.0, 14.0], tau_x=10.0, **ramp),
+             finite_part=anything, kwargs_ok=False),
+        Case("ramp_min_interval", theory.ramp_min_interval, lambda: dict(tau_x=10.0, dt=None, **ramp),
+             finite_part=anything, kwargs_ok=False),
+        Case("ramp_kappa", theory.ramp_kappa, lambda: dict(t=np.arange(30.0), t_go=5.0, interval=12.0, c=1.0, **ramp),
+             kwargs_ok=False),
+        Case("ramp_forget_product", theory.ramp_forget_product, lambda: dict(ramp), finite_part=anything,
+             kwargs_ok=False),
+        Case("ramp_rounding_rmse", theory.ramp_rounding_rmse,
+             lambda: dict(interval=12, tau_x=10.0, dt=1.0, fraction=0.5, **ramp), finite_part=anything,
+             kwargs_ok=False),
+        Case("ramp_signal_with_transients", theory.ramp_signal_with_transients,
+             lambda: dict(model=rank1, params=dict(p1), inputs=U_, targets=Y_, x0=None, output=0),
+             extra={**rv, "targets": array_variants(Y_)}, finite_part=anything, kwargs_ok=False),
+        Case("forget_gate_from_signal", theory.forget_gate_from_signal, lambda: dict(s=s, alpha=0.1), kwargs_ok=False),
+        Case("signal_from_forget_gate", theory.signal_from_forget_gate,
+             lambda: dict(f=np.full(3, 0.95), alpha=0.1, check_range=True), kwargs_ok=False),
+        Case("gated_recurrence", theory.gated_recurrence,
+             lambda: dict(f=np.full((2, 5, 1), 0.9), i=np.ones((2, 5, 1)), g=np.ones((2, 5, 1)), c0=np.zeros((2, 1))),
+             extra={"f": array_variants(np.full((2, 5, 1), 0.9)), "c0": array_variants(np.zeros((2, 1)))},
+             kwargs_ok=False),
+        Case("gates_from_run", theory.gates_from_run, run, extra=rv, kwargs_ok=False),
+        Case("latent_update", theory.latent_update, run, extra=rv, kwargs_ok=False),
+        Case("gate_mapping_mismatch", theory.gate_mapping_mismatch, run, extra=rv, kwargs_ok=False),
+    ]
+
+
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("fuzz")
@@ -369,7 +451,8 @@ def tmp(tmp_path_factory) -> Path:
 
 
 def all_cases(tmp: Path) -> list[Case]:
-    return model_cases() + train_cases(tmp) + task_cases() + metric_cases() + loss_optim_cases() + analysis_cases()
+    return (model_cases() + train_cases(tmp) + task_cases() + metric_cases() + loss_optim_cases() + analysis_cases()
+            + theory_cases())
 
 
 def _arguments(tmp_dummy=Path(".")):
@@ -390,7 +473,7 @@ def bad_values(case: Case, arg: str):
     specific = case.extra.get(arg, [])
     return st.one_of(st.sampled_from(GENERIC + specific),
                      st.floats(allow_nan=True, allow_infinity=True),
-                     st.integers(-3, 40),
+                     st.integers(-3, 12),
                      st.text(max_size=4))
 
 
@@ -473,3 +556,4 @@ def test_outputs_differentiable_over_the_parameter_dict(backend):
     _, ref = model.loss_and_grad(p, U_, Y_, backend=backend)
     for k in p:
         np.testing.assert_allclose(grads[k], ref[k], rtol=1e-10, atol=1e-14)
+

@@ -188,7 +188,7 @@ class RecurrentModel:
                 parts.append(f"missing keys {missing}")
             if extra:
                 parts.append(f"unexpected keys {extra}")
-            raise ValueError(f"{name} for {type(self).__name__}: " + "; ".join(parts)
+            raise ValueError(f"{name} for the model {type(self).__name__}: " + "; ".join(parts)
                              + f" (expected exactly {list(shapes)})")
         out = {}
         for key, shape in shapes.items():
