@@ -245,6 +245,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         Missing file; unreadable, not a checkpoint, or inconsistent content
         (the message names the file and the problem).
     """
+    path = V.input_path(path, "path")
     arrays = read_npz(path, "checkpoint")
     fmt = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
     if fmt != CHECKPOINT_FORMAT:

@@ -31,7 +31,7 @@ from hypothesis import strategies as st  # noqa: E402
 import nmrnn_np as nm  # noqa: E402
 from nmrnn_np import losses, metrics, optim, task_plots, tasks  # noqa: E402
 from nmrnn_np.experiments import analysis  # noqa: E402
-from nmrnn_np.training import TrainingDivergedError, trainable_keys  # noqa: E402
+from nmrnn_np.training import TrainingDivergedError, load_checkpoint, trainable_keys  # noqa: E402
 
 FUZZ = settings(max_examples=6, derandomize=True, deadline=None, database=None, print_blob=False,
                 suppress_health_check=list(HealthCheck))
@@ -233,6 +233,9 @@ def train_cases(tmp: Path) -> list[Case]:
              lambda: dict(path=str(tmp / "m.npz"), model=model, params=dict(p), metadata={"a": 1}),
              extra={"path": path_variants(tmp), "params": params_variants(model, p),
                     "metadata": [{"x": Opaque()}, [1]]}, kwargs_ok=False),
+        Case("load_checkpoint", load_checkpoint, lambda: dict(path=str(tmp / "ckpt.npz")),
+             extra={"path": path_variants(tmp) + [str(tmp / "garbage.npz"), str(tmp / "saved.npz")]},
+             allowed={"path": (FileNotFoundError,)}, kwargs_ok=False),
         Case("load_model", nm.load_model, lambda: dict(path=str(tmp / "saved.npz")),
              extra={"path": path_variants(tmp) + [str(tmp / "garbage.npz")]},
              allowed={"path": (FileNotFoundError,)}, kwargs_ok=False),
@@ -442,11 +445,18 @@ def theory_cases() -> list[Case]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_folder(tmp_path, monkeypatch):
+    """Run in a fresh folder: a drawn path such as "C3" is a valid file name and gets written."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("fuzz")
     nm.save_model(d / "saved.npz", MODELS["nmrnn"], PARAMS["nmrnn"])
     (d / "garbage.npz").write_bytes(b"not a zip")
+    nm.train(MODELS["rnn"], PARAMS["rnn"], (U_, Y_), steps=1, checkpoint_path=d / "ckpt.npz", progress=False)
     return d
 
 
