@@ -12,6 +12,8 @@ import threading
 import numpy as np
 from autograd.extend import defvjp, primitive
 
+_EPS = float(np.finfo(np.float64).eps)
+
 #: (Q, R) of the last qr_q call in this thread: the VJP needs R, which the forward has just computed
 _last = threading.local()
 
@@ -39,8 +41,8 @@ def qr_q(A: np.ndarray) -> np.ndarray:
     Q, R = np.linalg.qr(A, mode="reduced")
     # rank check on the R just computed (no extra factorisation): with a (numerically)
     # zero diagonal entry Q is not determined by A, and the VJP's solve with R fails
-    diag = np.abs(np.diagonal(R))
-    if diag.size and not diag.min() > max(A.shape) * np.finfo(np.float64).eps * diag.max():
+    diag = np.abs(np.diagonal(R)).tolist()   # K numbers: Python's min/max beat NumPy's reductions
+    if diag and not min(diag) > max(A.shape) * _EPS * max(diag):
         raise ValueError(f"the ({A.shape[0]}, {A.shape[1]}) matrix is rank deficient (column rank < "
                          f"{A.shape[1]}): QR cannot orthonormalise it")
     _last.value = (Q, R)
