@@ -139,6 +139,7 @@ class MWGInfo:
         pulse: the interval being measured), ``wait`` (wait -> go, the
         fixed delay), ``ramp`` (go -> go + interval) and ``hold``.
         """
+        i = integer(i, "i", -len(self), len(self) - 1)
         b = [0, int(self.t_measure[i]), int(self.t_wait[i]), int(self.t_go[i]),
              min(int(self.ramp_end[i]), self.T), self.T]
         names = ["pre", "measure", "wait", "ramp", "hold"]
@@ -478,6 +479,7 @@ class MultitaskBatch:
         (memory tasks), ``stimulus1``/``stimulus2`` (DM), ``response``, and
         ``padding`` (fixed-dt mode, steps after the sampled end).
         """
+        i = integer(i, "i", -len(self), len(self) - 1)
         name = self.task_names[int(self.task[i])]
         fam = _FAMILY[name]
         e = {k: int(v[i]) for k, v in self.epochs.items()}
@@ -848,6 +850,7 @@ class ElementFinderBatch:
 
     def epoch_spans(self, i: int) -> list[tuple[str, int, int]]:
         """``query`` [0, 1), ``sequence`` [1, L + 1); the response is read at the last step."""
+        i = integer(i, "i", -len(self), len(self) - 1)
         L = self.values.shape[1]
         return [("query", 0, 1), ("sequence", 1, L + 1)]
 

@@ -272,6 +272,9 @@ def task_cases() -> list[Case]:
              extra={"query_indices": [[5], [-1], [1.5], [[1]]]}),
         Case("ElementFinder.sample", ef.sample, lambda: dict(rng=0, n=3, query=None, value=None),
              extra={"query": [5, -1, 2.0], "value": [11, 2.0, -4]}),
+        Case("MWGInfo.epoch_spans", mwg.sample(0, 2, return_info=True)[3].epoch_spans, lambda: dict(i=1)),
+        Case("MultitaskBatch.epoch_spans", mt.sample(0, 2).epoch_spans, lambda: dict(i=-1)),
+        Case("ElementFinderBatch.epoch_spans", ef.sample(0, 2).epoch_spans, lambda: dict(i=0)),
         Case("get_task", tasks.get_task, lambda: dict(name="element_finder", L=4)),
     ]
 
