@@ -36,6 +36,8 @@ def resolve_backend(backend: str | None) -> str:
     """Validate ``backend`` (``None``, ``"numba"`` or ``"numpy"``) and return the one to use."""
     if backend is None:
         return _default
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be one of {BACKENDS} or None, got {backend!r} ({type(backend).__name__})")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
     if backend == "numba" and not HAVE_NUMBA:

@@ -28,7 +28,7 @@ def as_generator(rng: None | int | np.random.Generator, name: str = "rng") -> np
         if int(rng) < 0:
             raise ValueError(f"{name} must be a non-negative integer seed, got {rng}")
         return np.random.default_rng(int(rng))
-    raise ValueError(
+    raise TypeError(
         f"{name} must be None, a non-negative int seed or a numpy.random.Generator, "
         f"got {type(rng).__name__}"
     )

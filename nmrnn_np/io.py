@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import _validation as V
 from .models import MODELS, RecurrentModel, make_model
 
 #: written into every model file; :func:`load_model` refuses newer versions
@@ -105,10 +106,8 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> P
     including KeyboardInterrupt, the temporary file is removed and ``path`` is
     left as it was. No ``.npz`` suffix is appended.
     """
-    path = Path(path)
+    path = V.output_path(path, "path")
     directory = path.parent
-    if not directory.is_dir():
-        raise ValueError(f"cannot write {path}: directory {directory} does not exist")
     for key, value in arrays.items():
         if np.asarray(value).dtype.hasobject:
             raise ValueError(f"cannot write {path}: entry {key!r} is an object array (would need pickle)")
@@ -193,15 +192,16 @@ def save_model(path: str | os.PathLike, model: RecurrentModel, params: Mapping[s
     ``kind`` (registry name), ``config`` (JSON of ``model.config()``),
     ``metadata`` (JSON) and ``params/<key>`` for every parameter array.
     """
+    path = V.output_path(path, "path")
     if not isinstance(model, RecurrentModel):
-        raise ValueError(f"model must be a RecurrentModel, got {type(model).__name__}")
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     kind = model.kind
     if MODELS.get(kind) is not type(model):
         raise ValueError(f"model of type {type(model).__name__} (kind {kind!r}) is not in the model registry "
                          f"{sorted(MODELS)}: load_model could not rebuild it")
     params = model.check_params(params)
     if metadata is not None and not isinstance(metadata, Mapping):
-        raise ValueError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
     arrays = {
         "format": np.array(MODEL_FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -249,6 +249,7 @@ def load_model(path: str | os.PathLike) -> tuple[RecurrentModel, dict[str, np.nd
         have missing or unexpected keys, wrong shapes or non-finite values. The
         message names the file and what is wrong.
     """
+    path = V.input_path(path, "path")
     arrays = read_npz(path, "model file")
     fmt = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
     if fmt != MODEL_FORMAT:

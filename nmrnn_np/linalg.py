@@ -12,6 +12,8 @@ import threading
 import numpy as np
 from autograd.extend import defvjp, primitive
 
+_EPS = float(np.finfo(np.float64).eps)
+
 #: (Q, R) of the last qr_q call in this thread: the VJP needs R, which the forward has just computed
 _last = threading.local()
 
@@ -29,8 +31,20 @@ def qr_q(A: np.ndarray) -> np.ndarray:
     Q : array (n, k) with orthonormal columns, exactly ``numpy.linalg.qr(A)[0]``
         (the authors' JAX code gives the same signs: ``diag(R)`` is whatever
         LAPACK's Householder reflections produce, not forced positive).
+
+    Raises
+    ------
+    ValueError
+        ``A`` is rank deficient (e.g. all zeros): its Q is not determined by
+        ``A`` and the gradient does not exist.
     """
     Q, R = np.linalg.qr(A, mode="reduced")
+    # rank check on the R just computed (no extra factorisation): with a (numerically)
+    # zero diagonal entry Q is not determined by A, and the VJP's solve with R fails
+    diag = np.abs(np.diagonal(R)).tolist()   # K numbers: Python's min/max beat NumPy's reductions
+    if diag and not min(diag) > max(A.shape) * _EPS * max(diag):
+        raise ValueError(f"the ({A.shape[0]}, {A.shape[1]}) matrix is rank deficient (column rank < "
+                         f"{A.shape[1]}): QR cannot orthonormalise it")
     _last.value = (Q, R)
     return Q
 

@@ -18,6 +18,9 @@ from typing import Callable
 
 import numpy as np
 from autograd.extend import defvjp, primitive
+from autograd.tracer import getval, isbox
+
+from ._validation import float_array as _float_array
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -31,7 +34,7 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @primitive
-def masked_mse(y, targets, mask=None):
+def _masked_mse(y, targets, mask=None):
     r"""Masked mean squared error, the authors' loss for the RNNs.
 
     .. math:: \mathcal{L} = \frac{\sum_{b,t,o} m_{bto} (y_{bto} - \hat y_{bto})^2}{\sum_{b,t,o} m_{bto}}
@@ -70,7 +73,7 @@ def _masked_mse_dmask(ans, g, y, targets, mask):
     return _unbroadcast(g * ((y - targets) ** 2 - ans) / np.sum(m), np.shape(mask))
 
 
-defvjp(masked_mse,
+defvjp(_masked_mse,
        lambda ans, y, targets, mask=None: lambda g: _unbroadcast(_masked_mse_dy(g, y, targets, mask), np.shape(y)),
        lambda ans, y, targets, mask=None: lambda g: _unbroadcast(-_masked_mse_dy(g, y, targets, mask),
                                                                 np.shape(targets)),
@@ -87,11 +90,16 @@ defvjp(_mean_squared_error,
        lambda ans, y, targets: lambda g: _unbroadcast(-_masked_mse_dy(g, y, targets, None), np.shape(targets)))
 
 
+def _mse(y, targets, mask=None):
+    return _mean_squared_error(y, targets)
+
+
 def mse(y, targets, mask=None):
     r"""Plain mean squared error over every entry (the authors' LSTM loss); ``mask`` is ignored.
 
     .. math:: \mathcal{L} = \frac{1}{BTO} \sum_{b,t,o} (y_{bto} - \hat y_{bto})^2
     """
+    y, targets, _ = _check(y, targets, None)
     return _mean_squared_error(y, targets)
 
 
@@ -112,19 +120,80 @@ defvjp(_last_step_mean_squared_error,
        lambda ans, y, targets: lambda g: _unbroadcast(-_last_step_dy(g, y, targets), np.shape(targets)))
 
 
-def last_step_mse(y, targets, mask=None):
-    r"""Mean squared error of the last time step only (element finder):
-    :math:`\frac{1}{BO}\sum_{b,o} (y_{b,T-1,o} - \hat y_{b,T-1,o})^2`; ``mask`` is ignored."""
+def _last_step_mse(y, targets, mask=None):
     return _last_step_mean_squared_error(y, targets)
 
 
-LOSSES: dict[str, Callable] = {"masked_mse": masked_mse, "mse": mse, "last_step_mse": last_step_mse}
+def last_step_mse(y, targets, mask=None):
+    r"""Mean squared error of the last time step only (element finder):
+    :math:`\frac{1}{BO}\sum_{b,o} (y_{b,T-1,o} - \hat y_{b,T-1,o})^2`; ``mask`` is ignored."""
+    y, targets, _ = _check(y, targets, None)
+    return _last_step_mean_squared_error(y, targets)
+
+
+def _check(y, targets, mask):
+    """Check the arguments of a public loss; arrays (or autograd boxes, checked through their value) back.
+
+    ``y`` may hold NaN (a diverged network: the loss is then NaN and the
+    trainer reports it); ``targets`` and ``mask`` must be finite. A (B, T)
+    mask becomes (B, T, 1), as in ``model.loss`` and :func:`nmrnn_np.metrics.masked_l2`.
+    """
+    yv = _float_array(getval(y), "y", ndim=3, finite=False)
+    if 0 in yv.shape:
+        raise ValueError(f"y must be non-empty (B, T, O), got shape {yv.shape}")
+    tv = _float_array(getval(targets), "targets", ndim=3)
+    if tv.shape != yv.shape:
+        raise ValueError(f"targets must have the shape of y {yv.shape}, got {tv.shape}")
+    y = y if isbox(y) else yv
+    targets = targets if isbox(targets) else tv
+    if mask is None:
+        return y, targets, None
+    mv = _float_array(getval(mask), "mask", ndim=(2, 3))
+    B, T, O = yv.shape
+    if mv.shape[:2] != (B, T) or (mv.ndim == 3 and mv.shape[2] not in (1, O)):
+        raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {O}) (B, T, O of y), "
+                         f"got {mv.shape}")
+    if mv.min() < 0:
+        raise ValueError("mask must be non-negative")
+    if not mv.max() > 0:
+        raise ValueError("mask is zero everywhere: the masked loss would be 0/0")
+    mask = mask if isbox(mask) else mv
+    if mv.ndim == 2:
+        mask = mask[:, :, None]
+    return y, targets, mask
+
+
+def masked_mse(y, targets, mask=None):
+    r"""Masked mean squared error, the authors' loss for the RNNs (see the primitive below).
+
+    .. math:: \mathcal{L} = \frac{\sum_{b,t,o} m_{bto} (y_{bto} - \hat y_{bto})^2}{\sum_{b,t,o} m_{bto}}
+
+    Parameters
+    ----------
+    y, targets : array (B, T, O)
+    mask : array (B, T), (B, T, 1) or (B, T, O), optional
+        Non-negative weights broadcast to (B, T, O) (the denominator counts
+        every broadcast entry); ``None`` is all ones, the plain mean.
+
+    The arguments are checked first (shapes, finiteness of ``targets`` and
+    ``mask``); ``model.loss`` checks them once and then calls the primitive
+    directly.
+    """
+    y, targets, mask = _check(y, targets, mask)
+    return _masked_mse(y, targets, mask)
+
+
+#: name -> loss as the models call it: the primitives without the argument checks, which the
+#: model has already made (``get_loss`` returns these; the public functions above check first)
+LOSSES: dict[str, Callable] = {"masked_mse": _masked_mse, "mse": _mse, "last_step_mse": _last_step_mse}
 
 
 def get_loss(loss: str | Callable) -> Callable:
     """Return a loss function by name (``"masked_mse"``, ``"mse"``, ``"last_step_mse"``) or pass a callable through."""
     if callable(loss):
         return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be one of {sorted(LOSSES)} or a callable (y, targets, mask), got {loss!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable (y, targets, mask), got {loss!r}")
     return LOSSES[loss]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import choice, float_array, positive_float
+from ._validation import choice, float_array, positive_float, real
 from .losses import masked_mse
 
 __all__ = [
@@ -27,6 +27,8 @@ DECODE_RULES = ("arctan2", "authors")
 
 def _batch3(value, name: str, finite: bool = True) -> np.ndarray:
     arr = float_array(value, name, ndim=3, finite=finite)
+    if 0 in arr.shape:   # an empty batch would give a 0/0 score with a RuntimeWarning
+        raise ValueError(f"{name} must be non-empty (B, T, channels), got shape {arr.shape}")
     return arr
 
 
@@ -42,8 +44,9 @@ def masked_l2(outputs, targets, mask=None) -> float:
     Parameters
     ----------
     outputs, targets : array_like, shape (B, T, O)
-    mask : array_like, shape (B, T, O) or (B, T, 1), optional
-        Non-negative weights; ``None`` means all ones (plain mean).
+    mask : array_like, shape (B, T), (B, T, 1) or (B, T, O), optional
+        Non-negative weights (the shapes ``model.loss`` accepts); ``None``
+        means all ones (plain mean).
 
     Returns
     -------
@@ -63,9 +66,11 @@ def masked_l2(outputs, targets, mask=None) -> float:
         raise ValueError(f"targets must have the shape of outputs {y.shape}, got {t.shape}")
     if mask is None:
         return float(masked_mse(y, t))
-    m = _batch3(mask, "mask")
+    m = float_array(mask, "mask", ndim=(2, 3))
+    if m.ndim == 2:   # (B, T): one weight per trial and step, as model.loss accepts
+        m = m[:, :, None]
     if m.shape[:2] != y.shape[:2] or m.shape[2] not in (1, y.shape[2]):
-        raise ValueError(f"mask must have shape {y.shape} or {y.shape[:2] + (1,)}, got {m.shape}")
+        raise ValueError(f"mask must have shape {y.shape[:2]}, {y.shape[:2] + (1,)} or {y.shape}, got {m.shape}")
     if np.any(m < 0):
         raise ValueError("mask must be non-negative")
     m = np.broadcast_to(m, y.shape)
@@ -91,8 +96,10 @@ def decode_angle(sin, cos, rule: str = "arctan2") -> np.ndarray:
     ndarray
     """
     choice(rule, "rule", DECODE_RULES)
-    s = np.asarray(sin, dtype=np.float64)
-    c = np.asarray(cos, dtype=np.float64)
+    s = float_array(sin, "sin", finite=False)
+    c = float_array(cos, "cos", finite=False)
+    if s.shape != c.shape:
+        raise ValueError(f"sin and cos must have the same shape, got {s.shape} and {c.shape}")
     if rule == "arctan2":
         return np.arctan2(s, c)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -102,9 +109,19 @@ def decode_angle(sin, cos, rule: str = "arctan2") -> np.ndarray:
 def circular_distance(a, b) -> np.ndarray:
     """Distance between angles on the circle, in ``[0, pi]``.
 
-    ``d = (a - b) mod 2 pi``; returns ``min(d, 2 pi - d)``. NaN propagates.
+    ``d = (a - b) mod 2 pi``; returns ``min(d, 2 pi - d)``. NaN propagates;
+    infinite angles raise :class:`ValueError`.
     """
-    d = np.mod(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), 2 * np.pi)
+    a = float_array(a, "a", finite=False)
+    b = float_array(b, "b", finite=False)
+    for arr, name in ((a, "a"), (b, "b")):
+        if np.isinf(arr).any():   # NaN (a diverged output) propagates; an infinite angle has no position
+            raise ValueError(f"{name} contains infinite values (angles must be finite or NaN)")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"a and b must have broadcastable shapes, got {a.shape} and {b.shape}") from None
+    d = np.mod(a - b, 2 * np.pi)
     return np.minimum(d, 2 * np.pi - d)
 
 
@@ -122,7 +139,10 @@ def fixation_off_step(inputs, threshold: float = 0.5) -> np.ndarray:
         ``T`` for trials whose fixation input never drops (the authors'
         ``argmax`` would give 0 there, i.e. no fixation check at all).
     """
+    threshold = real(threshold, "threshold")
     u = _batch3(inputs, "inputs")
+    if u.shape[2] < 1:
+        raise ValueError(f"inputs must have at least one channel (channel 0 is the fixation input), got {u.shape}")
     off = u[:, :, 0] < threshold
     return np.where(off.any(axis=1), off.argmax(axis=1), u.shape[1]).astype(np.int64)
 
@@ -167,6 +187,7 @@ def trial_correct(inputs, targets, outputs, rule: str = "arctan2", tolerance: fl
     """
     choice(rule, "rule", DECODE_RULES)
     tolerance = positive_float(tolerance, "tolerance")
+    fixation_threshold = real(fixation_threshold, "fixation_threshold")
     u = _batch3(inputs, "inputs")
     t = _batch3(targets, "targets")
     y = _batch3(outputs, "outputs", finite=False)

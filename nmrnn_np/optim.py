@@ -24,6 +24,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import _validation as V
+
 Params = dict[str, np.ndarray]
 
 
@@ -38,12 +40,19 @@ def clip_by_value(grads: Mapping[str, np.ndarray], c: float) -> Params:
     The direction of the gradient changes when some entries are clipped and
     others are not; this is the authors' choice (``c = 1``), not a norm clip.
     """
-    return {k: np.clip(g, -c, c) for k, g in grads.items()}
+    c = V.positive_float(c, "c")
+    return {k: np.clip(g, -c, c) for k, g in _grad_dict(grads, "grads").items()}
+
+
+def _grad_dict(grads, name: str) -> Params:
+    """``grads`` as a dict of float64 arrays (NaN allowed: the trainer reports divergence itself)."""
+    V.mapping(grads, name, "a dict of arrays")
+    return {k: V.float_array(g, f"{name}[{k!r}]", finite=False) for k, g in grads.items()}
 
 
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     r""":math:`\|g\| = \sqrt{\sum_k \sum_i g_{k,i}^2}` over every array of ``grads``."""
-    return math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+    return math.sqrt(sum(float(np.sum(g * g)) for g in _grad_dict(grads, "grads").values()))
 
 
 def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> Params:
@@ -54,6 +63,8 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> Par
 
     Unlike :func:`clip_by_value` this keeps the direction of the gradient.
     """
+    max_norm = V.positive_float(max_norm, "max_norm")
+    grads = _grad_dict(grads, "grads")
     norm = global_norm(grads)
     if norm < max_norm:
         return {k: np.array(g, dtype=np.float64) for k, g in grads.items()}
@@ -166,17 +177,7 @@ class Optimizer:
 
     def __post_init__(self):
         def number(name, low, low_ok, high=None):
-            value = getattr(self, name)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a number, got {value!r}") from None
-            bad = not math.isfinite(value) or (value < low if low_ok else value <= low)
-            if high is not None:
-                bad = bad or value >= high
-            if bad:
-                rng = f"{'[' if low_ok else '('}{low}, {high if high is not None else 'inf'})"
-                raise ValueError(f"{name} must be in {rng}, got {value!r}")
+            value = V.real(getattr(self, name), name, low, high, open_min=not low_ok, open_max=True)
             object.__setattr__(self, name, value)
 
         number("lr", 0.0, False)
@@ -202,7 +203,8 @@ class Optimizer:
 
     def init(self, params: Mapping[str, np.ndarray]) -> AdamState:
         """State before the first update: ``count = 0`` and zero moments shaped like ``params``."""
-        zeros = {k: np.zeros(np.shape(v), dtype=np.float64) for k, v in params.items()}
+        V.mapping(params, "params", "a dict of arrays")
+        zeros = {k: np.zeros(V.float_array(v, f"params[{k!r}]").shape) for k, v in params.items()}
         return AdamState(0, zeros, {k: z.copy() for k, z in zeros.items()})
 
     def transform_gradient(self, grads: Mapping[str, np.ndarray]) -> Params:
@@ -232,6 +234,12 @@ class Optimizer:
         new_params : dict of arrays
         new_state : AdamState
         """
+        V.mapping(grads, "grads", "a dict of arrays")
+        V.mapping(params, "params", "a dict of arrays")
+        if not isinstance(state, AdamState):
+            raise TypeError(f"state must be an AdamState (from Optimizer.init), got {type(state).__name__}")
+        grads = {k: V.float_array(g, f"grads[{k!r}]", finite=False) for k, g in grads.items()}
+        params = {k: V.float_array(v, f"params[{k!r}]") for k, v in params.items()}
         keys = list(params)
         if set(grads) != set(keys) or set(state.mu) != set(keys):
             raise ValueError(f"grads keys {sorted(grads)}, optimiser-state keys {sorted(state.mu)} and "
@@ -266,6 +274,7 @@ def ClipAdamW(lr: float = 1e-2, **options) -> Optimizer:
     Element-wise clip at 1, then AdamW (b1 0.9, b2 0.999, eps 1e-8, weight
     decay 1e-4). ``options`` override any hyperparameter of :class:`Optimizer`.
     """
+    V.known_kwargs(options, [f for f in Optimizer.__dataclass_fields__ if f != "lr"], "ClipAdamW")
     return Optimizer(**{**OPTIMIZERS["clip_adamw"], "lr": lr, **options})
 
 
@@ -300,17 +309,17 @@ def make_optimizer(name: str | Optimizer, lr: float | None = None, **options) ->
         Any other :class:`Optimizer` hyperparameter (``b1``, ``eps``, ``clip``...).
     """
     if isinstance(name, Optimizer):
+        V.known_kwargs(options, [f for f in Optimizer.__dataclass_fields__ if f != "lr"], "make_optimizer")
         changes = dict(options)
         if lr is not None:
             changes["lr"] = lr
         return type(name)(**{**name.config(), **changes}) if changes else name
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer name must be an Optimizer or one of {sorted(OPTIMIZERS)}, got {name!r}")
     if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be an Optimizer or one of {sorted(OPTIMIZERS)}, got {name!r}")
-    try:
-        return Optimizer(**{**OPTIMIZERS[name], "lr": 1e-2 if lr is None else lr, **options})
-    except TypeError as err:  # an unknown keyword
-        raise ValueError(f"unknown optimizer option: {err}; valid options are "
-                         f"{[f for f in Optimizer.__dataclass_fields__ if f != 'lr']}") from None
+        raise ValueError(f"optimizer name must be an Optimizer or one of {sorted(OPTIMIZERS)}, got {name!r}")
+    V.known_kwargs(options, [f for f in Optimizer.__dataclass_fields__ if f != "lr"], "make_optimizer")
+    return Optimizer(**{**OPTIMIZERS[name], "lr": 1e-2 if lr is None else lr, **options})
 
 
 __all__ = ["Optimizer", "AdamState", "ClipAdamW", "make_optimizer", "OPTIMIZERS", "clip_by_value",

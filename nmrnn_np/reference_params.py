@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._validation import float_array
+from ._validation import choice, float_array
 from .models import LSTM, LowRankRNN, NMRNN, RecurrentModel, VanillaRNN
 from .models.vanilla import GATES
 
@@ -38,7 +38,7 @@ _HYPER = {"nm_rnn": ("tau_x", "tau_z", "orthonormalize"),
 
 def _arrays(kind: str, ref_params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if not isinstance(ref_params, Mapping):
-        raise ValueError(f"ref_params must be a dict keyed by the authors' names, got {type(ref_params).__name__}")
+        raise TypeError(f"ref_params must be a dict keyed by the authors' names, got {type(ref_params).__name__}")
     names = NAMES[kind]
     expected = set(names.values())
     missing = sorted(expected - set(ref_params))
@@ -78,11 +78,10 @@ def from_reference_params(kind: str, ref_params: Mapping[str, Any], **hyper) -> 
         ``batched_*`` functions. For ``context_nm_rnn`` the inputs are the
         concatenation ``[task_inputs, context_inputs]``.
     """
-    if kind not in NAMES:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(NAMES)}")
+    choice(kind, "kind", tuple(NAMES))
     bad = sorted(set(hyper) - set(_HYPER[kind]))
     if bad:
-        raise ValueError(f"unexpected hyper-parameter(s) {bad} for kind {kind!r}; allowed: {list(_HYPER[kind])}")
+        raise TypeError(f"unexpected hyper-parameter(s) {bad} for kind {kind!r}; allowed: {list(_HYPER[kind])}")
     p = _arrays(kind, ref_params)
     if kind in ("nm_rnn", "context_nm_rnn"):
         N, K = p["L"].shape

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _validation as V
 from . import tasks as _tasks
 
 __all__ = ["plot_trial", "save_task_figures", "EPOCH_COLORS"]
@@ -65,12 +66,35 @@ def plot_trial(inputs, targets, epochs: Sequence[tuple[str, int, int]] | None = 
     -------
     (ax_inputs, ax_targets)
     """
-    u = np.asarray(inputs, dtype=float)
-    y = np.asarray(targets, dtype=float)
-    if u.ndim != 2:
-        raise ValueError(f"inputs must have shape (T, U), got {u.shape}")
-    if y.ndim != 2 or y.shape[0] != u.shape[0]:
-        raise ValueError(f"targets must have shape (T, O) with T={u.shape[0]}, got {y.shape}")
+    u = V.float_array(inputs, "inputs", finite=False)
+    y = V.float_array(targets, "targets", finite=False)
+    if u.ndim != 2 or 0 in u.shape:
+        raise ValueError(f"inputs must have shape (T, U) with T, U >= 1, got {u.shape}")
+    if y.ndim != 2 or y.shape[0] != u.shape[0] or y.shape[1] < 1:
+        raise ValueError(f"targets must have shape (T, O) with T={u.shape[0]} (the steps of inputs), got {y.shape}")
+    T = u.shape[0]
+    if epochs is not None:
+        if isinstance(epochs, (str, bytes)) or not isinstance(epochs, Sequence):
+            raise TypeError(f"epochs must be a list of (name, start, stop), got {epochs!r}")
+        for e in epochs:
+            if not isinstance(e, Sequence) or len(e) != 3 or not isinstance(e[0], str):
+                raise TypeError(f"epochs must be a list of (name, start, stop), got the entry {e!r}")
+            start, stop = V.integer(e[1], "epochs start", 0, T), V.integer(e[2], "epochs stop", 0, T)
+            if start > stop:
+                raise ValueError(f"epochs entries need start <= stop, got {e!r}")
+    for names_, arg in ((channel_names, "channel_names"), (target_names, "target_names")):
+        if names_ is not None and (isinstance(names_, (str, bytes)) or not isinstance(names_, Sequence)
+                                   or not all(isinstance(n, str) for n in names_)):
+            raise TypeError(f"{arg} must be a sequence of str, got {names_!r}")
+    if mask is not None:
+        mask = V.float_array(mask, "mask")
+        if mask.shape not in ((T,), (T, 1), (T, y.shape[1])):
+            raise ValueError(f"mask must have shape ({T},), ({T}, 1) or ({T}, {y.shape[1]}), got {mask.shape}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {title!r}")
+    if ax is not None and (not isinstance(ax, (Sequence, np.ndarray)) or len(ax) != 2
+                           or not all(hasattr(a, "axvspan") for a in ax)):
+        raise TypeError(f"ax must be a pair of matplotlib Axes (inputs, targets) or None, got {ax!r}")
     if ax is None:
         import matplotlib.pyplot as plt
         _, ax = plt.subplots(2, 1, sharex=True, figsize=(7, 4))
@@ -80,9 +104,10 @@ def plot_trial(inputs, targets, epochs: Sequence[tuple[str, int, int]] | None = 
     names = list(channel_names) if channel_names is not None else [f"u{c}" for c in range(u.shape[1])]
     tnames = list(target_names) if target_names is not None else [f"y{c}" for c in range(y.shape[1])]
     if len(names) != u.shape[1]:
-        raise ValueError(f"channel_names must have {u.shape[1]} entries, got {len(names)}")
+        raise ValueError(f"channel_names must have {u.shape[1]} entries (one per channel of inputs), got {len(names)}")
     if len(tnames) != y.shape[1]:
-        raise ValueError(f"target_names must have {y.shape[1]} entries, got {len(tnames)}")
+        raise ValueError(f"target_names must have {y.shape[1]} entries (one per channel of targets), "
+                         f"got {len(tnames)}")
     for a, arr, labels in ((ax_in, u, names), (ax_out, y, tnames)):
         colours = iter(f"C{k}" for k in range(10))
         for c in range(arr.shape[1]):
@@ -141,7 +166,10 @@ def save_task_figures(out_dir: str | Path, rng: None | int | np.random.Generator
     from ._rng import as_generator
 
     gen = as_generator(rng)
-    out = Path(out_dir)
+    dpi = V.integer(dpi, "dpi", 10, 1000)
+    out = V.any_path(out_dir, "out_dir")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir={str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     written = []
 

@@ -27,6 +27,7 @@ Yang et al. (2019) and neurogym.
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -34,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ._rng import as_generator
-from ._validation import choice, positive_float, positive_int
+from ._validation import boolean, choice, integer, known_kwargs, mapping, nonnegative_float, positive_float, positive_int, real
 
 __all__ = [
     "MeasureWaitGo",
@@ -71,23 +72,15 @@ def _int_pair(value, name: str) -> tuple[int, int]:
         lo, hi = value
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (lo, hi) of integers, got {value!r}") from None
-    out = []
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
-            raise ValueError(f"{name} must be a pair (lo, hi) of integers, got {value!r}")
-        out.append(int(v))
-    return out[0], out[1]
+    return integer(lo, name), integer(hi, name)
 
 
 def _float_pair(value, name: str) -> tuple[float, float]:
     try:
         lo, hi = value
-        lo, hi = float(lo), float(hi)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair of numbers, got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return lo, hi
+    return real(lo, name), real(hi, name)
 
 
 def _nonneg_int(value, name: str) -> int:
@@ -95,13 +88,7 @@ def _nonneg_int(value, name: str) -> int:
 
 
 def _nonneg_float(value, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not np.isfinite(out) or out < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return out
+    return nonnegative_float(value, name)
 
 
 # ============================================================================
@@ -152,6 +139,7 @@ class MWGInfo:
         pulse: the interval being measured), ``wait`` (wait -> go, the
         fixed delay), ``ramp`` (go -> go + interval) and ``hold``.
         """
+        i = integer(i, "i", -len(self), len(self) - 1)
         b = [0, int(self.t_measure[i]), int(self.t_wait[i]), int(self.t_go[i]),
              min(int(self.ramp_end[i]), self.T), self.T]
         names = ["pre", "measure", "wait", "ramp", "hold"]
@@ -260,12 +248,14 @@ class MeasureWaitGo:
         info : MWGInfo
             Only with ``return_info=True``.
         """
+        return_info = boolean(return_info, "return_info")
         interval = np.atleast_1d(np.asarray(interval))
         t_measure = np.atleast_1d(np.asarray(t_measure))
         if interval.ndim != 1 or not np.issubdtype(interval.dtype, np.integer) or np.any(interval < 1):
             raise ValueError(f"interval must be a 1-D array of integers >= 1, got {interval!r}")
         if t_measure.shape != interval.shape or not np.issubdtype(t_measure.dtype, np.integer):
-            raise ValueError(f"t_measure must be an integer array of shape {interval.shape}, got {t_measure!r}")
+            raise ValueError(f"t_measure must be an integer array of the shape of interval {interval.shape}, "
+                             f"got {t_measure!r}")
         if np.any(t_measure < 0):
             raise ValueError("t_measure must be >= 0")
         interval = interval.astype(np.int64)
@@ -342,6 +332,7 @@ class MeasureWaitGo:
             As :meth:`all_trials`, with ``B = n``.
         """
         n = positive_int(n, "n")
+        return_info = boolean(return_info, "return_info")
         gen = as_generator(rng)
         idx = gen.integers(len(self.intervals), size=n)
         lo, hi = self.measure_window
@@ -488,6 +479,7 @@ class MultitaskBatch:
         (memory tasks), ``stimulus1``/``stimulus2`` (DM), ``response``, and
         ``padding`` (fixed-dt mode, steps after the sampled end).
         """
+        i = integer(i, "i", -len(self), len(self) - 1)
         name = self.task_names[int(self.task[i])]
         fam = _FAMILY[name]
         e = {k: int(v[i]) for k, v in self.epochs.items()}
@@ -613,6 +605,8 @@ class Multitask:
         else:
             self.dt = 0.05 if dt is None else positive_float(dt, "dt")
         self.durations = dict(DEFAULT_DURATIONS)
+        if durations is not None:
+            mapping(durations, "durations", f"a dict {{epoch: (lo, hi)}} with keys from {', '.join(DEFAULT_DURATIONS)}")
         for key, val in dict(durations or {}).items():
             if key not in DEFAULT_DURATIONS:
                 raise ValueError(f"durations: unknown key {key!r}; valid keys are {', '.join(DEFAULT_DURATIONS)}")
@@ -621,7 +615,7 @@ class Multitask:
                 raise ValueError(f"durations[{key!r}] must satisfy 0 < lo <= hi, got {val!r}")
             self.durations[key] = (lo, hi)
         self.noise_sigma = _nonneg_float(noise_sigma, "noise_sigma")
-        self.fixation_target = float(fixation_target)
+        self.fixation_target = real(fixation_target, "fixation_target")
         self.stimulus_amplitude = positive_float(stimulus_amplitude, "stimulus_amplitude")
         self.has_dm = any(_FAMILY[t] == "dm" for t in self.tasks)
         self._check_timing()
@@ -682,6 +676,9 @@ class Multitask:
         n = drawn.shape[0]
         if task is None:
             return drawn
+        if not isinstance(task, (str, numbers.Integral, Sequence, np.ndarray)):
+            raise TypeError(f"task must be None, one task (name or index) or a sequence of length n={n}, "
+                            f"got {task!r}")
         items = [task] * n if isinstance(task, (str, numbers.Integral)) else list(task)
         if len(items) != n:
             raise ValueError(f"task must be None, one task (name or index) or a sequence of length n={n}")
@@ -853,6 +850,7 @@ class ElementFinderBatch:
 
     def epoch_spans(self, i: int) -> list[tuple[str, int, int]]:
         """``query`` [0, 1), ``sequence`` [1, L + 1); the response is read at the last step."""
+        i = integer(i, "i", -len(self), len(self) - 1)
         L = self.values.shape[1]
         return [("query", 0, 1), ("sequence", 1, L + 1)]
 
@@ -981,6 +979,7 @@ def get_task(name: str, **kwargs):
     -------
     MeasureWaitGo, Multitask or ElementFinder
     """
-    if not isinstance(name, str) or name not in TASK_REGISTRY:
-        raise ValueError(f"name must be one of {', '.join(map(repr, TASK_REGISTRY))}; got {name!r}")
-    return TASK_REGISTRY[name](**kwargs)
+    choice(name, "name", tuple(TASK_REGISTRY))
+    cls = TASK_REGISTRY[name]
+    known_kwargs(kwargs, list(inspect.signature(cls).parameters), f"get_task({name!r})")
+    return cls(**kwargs)

@@ -115,10 +115,15 @@ def trainable_keys(model: RecurrentModel, trainable: None | str | Sequence[str])
     order and has no duplicates. Unknown names raise ValueError listing the
     valid keys and groups.
     """
+    if not isinstance(model, RecurrentModel):
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     shapes = model.param_shapes()
     if trainable is None:
         return tuple(shapes)
     groups = dict(getattr(model, "groups", {}) or {})
+    if not isinstance(trainable, (str, list, tuple, set, frozenset)):
+        raise TypeError(f"trainable must be None, a name or a list of parameter keys / group names "
+                        f"(keys {list(shapes)}, groups {sorted(groups)}), got {trainable!r} ({type(trainable).__name__})")
     names = [trainable] if isinstance(trainable, str) else list(trainable)
     if not names:
         raise ValueError("trainable is empty: name at least one parameter key or group (None trains all)")
@@ -147,7 +152,10 @@ def _check_data(model: RecurrentModel, data, what: str = "data") -> tuple[np.nda
                          + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
     inputs = model.check_inputs(data[0], f"{what} inputs")
     mask = data[2] if len(data) == 3 else None
-    targets, mask = model._check_targets(inputs, data[1], mask)
+    try:
+        targets, mask = model._check_targets(inputs, data[1], mask)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
     return inputs, targets, mask
 
 
@@ -239,6 +247,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         Missing file; unreadable, not a checkpoint, or inconsistent content
         (the message names the file and the problem).
     """
+    path = V.input_path(path, "path")
     arrays = read_npz(path, "checkpoint")
     fmt = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
     if fmt != CHECKPOINT_FORMAT:
@@ -452,12 +461,19 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     here (the loss is computed anyway) and can only find an equal or lower loss.
     """
     if not isinstance(model, RecurrentModel):
-        raise ValueError(f"model must be a RecurrentModel, got {type(model).__name__}")
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     steps = V.positive_int(steps, "steps")
     restart_every = V.positive_int(restart_every, "restart_every", minimum=0)
     V.choice(best_rule, "best_rule", ("step", "chunk_end"))
     if best_rule == "chunk_end" and restart_every == 0:
         raise ValueError("best_rule='chunk_end' needs restart_every > 0 (the chunk length)")
+    resume = V.boolean(resume, "resume")
+    if progress is not None:
+        progress = V.boolean(progress, "progress")
+    if log_path is not None:
+        log_path = V.output_path(log_path, "log_path")
+    if checkpoint_path is not None:
+        checkpoint_path = V.output_path(checkpoint_path, "checkpoint_path")
     log_every = V.positive_int(log_every, "log_every")
     checkpoint_every = V.positive_int(checkpoint_every, "checkpoint_every")
     opt = make_optimizer(optimizer, lr)
@@ -476,8 +492,11 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
         inputs, targets, mask = _check_data(model, data)
     n = inputs.shape[0]
     if initial_states is not None and not isinstance(initial_states, Mapping):
-        raise ValueError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
-    init = model.initial_states(n, **dict(initial_states or {}))
+        raise TypeError(f"initial_states must be a dict or None, got {type(initial_states).__name__}")
+    try:
+        init = model.initial_states(n, **dict(initial_states or {}))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"initial_states: {err}") from None
     if sampler is not None:
         shared = {k: np.asarray(v) for k, v in dict(initial_states or {}).items()}
         if any(v.ndim != 1 for v in shared.values()):
@@ -490,7 +509,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     resolve_backend(backend)
     get_loss(loss)
     if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     if progress is None:
         progress = _stderr_is_tty()
     ckpt = None if checkpoint_path is None else Path(checkpoint_path)

@@ -143,7 +143,7 @@ def test_clamping_one_component_holds_it_and_changes_the_output(small_nmrnn):
     np.testing.assert_array_equal(out["s"][:, :, [0, 2]], free["s"][:, :, [0, 2]])
     np.testing.assert_array_equal(out["z"], free["z"])  # no feedback: z does not see x
     assert np.abs(out["y"] - free["y"]).max() > 1e-3
-    with pytest.raises(ValueError, match="components 0..2"):
+    with pytest.raises(ValueError, match=r"clamp keys.*\[0, 2\]"):
         analysis.simulate_nmrnn_clamped(model, params, inputs, clamp={3: 0.5})
     with pytest.raises(ValueError, match="clamp\\[0\\]"):
         analysis.simulate_nmrnn_clamped(model, params, inputs, clamp={0: np.ones(5)})
@@ -160,7 +160,7 @@ def test_ablation_errors_and_clamp_values(small_nmrnn):
         assert ab.errors[k] == pytest.approx(np.mean((again["y"] - targets) ** 2))
     np.testing.assert_allclose(ab.error_increase, ab.errors - ab.baseline_error)
     assert np.all(analysis.clamp_values(free.s, "zero") == 0) and np.all(analysis.clamp_values(free.s, "one") == 1)
-    with pytest.raises(ValueError, match="clamp mode"):
+    with pytest.raises(ValueError, match="mode must be one of"):
         analysis.clamp_values(free.s, "half")
 
 

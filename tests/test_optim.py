@@ -116,7 +116,7 @@ def test_make_optimizer_names_and_defaults():
     assert Optimizer(**authors.config()) == authors
     with pytest.raises(ValueError, match="clip_adamw"):
         make_optimizer("sgd", 0.1)
-    with pytest.raises(ValueError, match="option"):
+    with pytest.raises(TypeError, match="momentum.*known keyword arguments"):
         make_optimizer("adam", 0.1, momentum=0.9)
 
 

@@ -118,7 +118,7 @@ def test_mwg_validation(kwargs, name):
 def test_mwg_sample_validation():
     with pytest.raises(ValueError, match="n"):
         MeasureWaitGo().sample(0, 0)
-    with pytest.raises(ValueError, match="rng"):
+    with pytest.raises(TypeError, match="rng"):
         MeasureWaitGo().sample("seed", 3)
 
 

@@ -32,6 +32,8 @@ from typing import Mapping
 
 import numpy as np
 
+from nmrnn_np.models import Trajectory
+
 from .rank1 import _alpha, _array
 
 __all__ = [
@@ -110,11 +112,19 @@ def gated_recurrence(f, i, g, c0) -> np.ndarray:
     f = _array(f, "f")
     i = _array(i, "i")
     g = _array(g, "g")
-    shape = np.broadcast_shapes(f.shape, i.shape, g.shape)
+    try:
+        shape = np.broadcast_shapes(f.shape, i.shape, g.shape)
+    except ValueError:
+        raise ValueError(f"f, i, g must broadcast to a common (B, T, K) shape, got {f.shape}, {i.shape}, "
+                         f"{g.shape}") from None
     if len(shape) != 3:
         raise ValueError(f"f, i, g must broadcast to (B, T, K), got shape {shape}")
     f, i, g = (np.broadcast_to(a, shape) for a in (f, i, g))
-    c = np.broadcast_to(_array(c0, "c0"), (shape[0], shape[2])).copy()
+    c0 = _array(c0, "c0")
+    try:
+        c = np.broadcast_to(c0, (shape[0], shape[2])).copy()
+    except ValueError:
+        raise ValueError(f"c0 must broadcast to (B, K) = {(shape[0], shape[2])}, got {c0.shape}") from None
     out = np.empty(shape)
     for t in range(shape[1]):
         c = f[:, t] * c + i[:, t] * g[:, t]
@@ -125,7 +135,7 @@ def gated_recurrence(f, i, g, c0) -> np.ndarray:
 def _check_model(model):
     from nmrnn_np.models.lowrank import NMRNN
     if not isinstance(model, NMRNN):
-        raise ValueError(f"model must be an nmrnn_np NMRNN, got {type(model).__name__}")
+        raise TypeError(f"model must be an nmrnn_np NMRNN, got {type(model).__name__}")
     if not model.orthonormalize:
         raise ValueError("model must have orthonormalize=True: the latent coordinates kappa = L^T x "
                          "need orthonormal L")
@@ -138,6 +148,11 @@ def _run(model, params, inputs, traj, x0):
     init = model.initial_states(B, **({} if x0 is None else {"x0": x0}))
     if traj is None:
         traj = model.simulate(params, inputs, backend="numpy", x0=init["x0"])
+    elif not isinstance(traj, Trajectory) or traj.x is None or traj.s is None:
+        raise TypeError(f"traj must be None or the Trajectory of model.simulate(params, inputs), got {traj!r}")
+    elif traj.x.shape != (B, inputs.shape[1], model.N) or traj.s.shape[:2] != inputs.shape[:2]:
+        raise ValueError(f"traj must be the Trajectory of model.simulate(params, inputs) (x of shape "
+                         f"{(B, inputs.shape[1], model.N)}), got x of shape {traj.x.shape}")
     p = model.prepare(params)
     return p, inputs, init["x0"], traj
 

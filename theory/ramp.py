@@ -71,7 +71,7 @@ class ReadoutConstants:
 def _check_rank1(model) -> None:
     from nmrnn_np.models.lowrank import NMRNN
     if not isinstance(model, NMRNN):
-        raise ValueError(f"model must be an nmrnn_np NMRNN, got {type(model).__name__}")
+        raise TypeError(f"model must be an nmrnn_np NMRNN, got {type(model).__name__}")
     if model.K != 1:
         raise ValueError(f"model must have rank K=1 for the rank-1 theory, got K={model.K}")
     if not model.orthonormalize:
@@ -103,7 +103,7 @@ def _ramp_args(interval, y_go, y_end, d_eff):
     interval = _array(interval, "interval")
     if np.any(interval <= 0):
         raise ValueError("interval must be > 0")
-    y_go, y_end, d_eff = float(y_go), float(y_end), float(d_eff)
+    y_go, y_end, d_eff = V.real(y_go, "y_go"), V.real(y_end, "y_end"), V.real(d_eff, "d_eff")
     if y_go == y_end:
         raise ValueError("y_go and y_end must differ (a flat target is held with s = 1, not ramped)")
     return interval, y_go, y_end, d_eff
@@ -240,8 +240,7 @@ def ramp_rounding_rmse(interval: int, *, y_go: float, y_end: float, d_eff: float
     (``docs/theory.md``).
     """
     interval = V.positive_int(interval, "interval")
-    if not 0.0 < float(fraction) <= 1.0:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    fraction = V.real(fraction, "fraction", 0.0, 1.0, open_min=True)
     dt = V.positive_float(dt, "dt")
     t = np.arange(1, interval + 1) * dt
     s = ramp_signal(t, 0.0, interval * dt, y_go=y_go, y_end=y_end, d_eff=d_eff, tau_x=tau_x, dt=dt)
@@ -255,7 +254,8 @@ def ramp_kappa(t, t_go, interval, *, y_go: float, y_end: float, c: float, d_eff:
     r"""The latent trajectory behind the target: :math:`\kappa^*(t) = (y^*(t) - d_\mathrm{eff}) / c`,
     with :math:`y^* = y_{go} + (y_{end} - y_{go})\,\mathrm{clip}((t - t_{go})/T_I, 0, 1)`."""
     interval, y_go, y_end, d_eff = _ramp_args(interval, y_go, y_end, d_eff)
-    if float(c) == 0:
+    c = V.real(c, "c")
+    if c == 0:
         raise ValueError("c = C l must be non-zero (the output must see kappa)")
     frac = np.clip((_array(t, "t") - _array(t_go, "t_go")) / interval, 0.0, 1.0)
     return (y_go + (y_end - y_go) * frac - d_eff) / float(c)

@@ -49,14 +49,10 @@ ArrayOrCallable = "float | numpy.ndarray | Callable[[numpy.ndarray], numpy.ndarr
 
 
 def _array(value, name: str, finite: bool = True) -> np.ndarray:
-    """``value`` as a float64 array of its own shape (0-d stays 0-d), checked; ValueError names ``name``."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
-    if finite and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    """``value`` as a float64 array of its own shape (0-d stays 0-d), checked as
+    :func:`nmrnn_np._validation.float_array` does (TypeError for non-numbers, ValueError for NaN/inf)."""
+    arr = V.float_array(value, name, finite=finite)
+    return arr.reshape(np.shape(value)) if arr.size == 1 else arr
 
 
 def _alpha(alpha) -> float:
@@ -64,6 +60,14 @@ def _alpha(alpha) -> float:
     if a > 1:
         raise ValueError(f"alpha = dt / tau_x must be in (0, 1] (forward Euler is unstable beyond), got {alpha!r}")
     return a
+
+
+def _broadcastable(*shapes) -> bool:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True
 
 
 def _signal(s, name: str = "s") -> np.ndarray:
@@ -147,6 +151,9 @@ def latent_closed_form_discrete(s, kappa0, alpha: float, g=None) -> np.ndarray:
     f = 1.0 - alpha * (1.0 - s)
     T = s.shape[-1]
     kappa0 = _array(kappa0, "kappa0")
+    if kappa0.ndim and not _broadcastable(kappa0.shape, s.shape[:-1]):
+        raise ValueError(f"kappa0 must be a scalar or broadcast against s.shape[:-1] = {s.shape[:-1]}, "
+                         f"got {kappa0.shape}")
     # table[..., k, t] = f_t for t > k, 1 otherwise (k = 0..T, t = 1..T); its cumulative
     # product along t is Phi_{t,k} for t >= k.
     k_idx = np.arange(T + 1)[:, None]
@@ -156,8 +163,9 @@ def latent_closed_form_discrete(s, kappa0, alpha: float, g=None) -> np.ndarray:
     kappa = phi[..., 0, :] * kappa0[..., None] if kappa0.ndim else phi[..., 0, :] * kappa0
     if g is not None:
         g = _array(g, "g")
-        if g.shape[-1] != T:
-            raise ValueError(f"g must have T={T} steps on its last axis like s, got shape {g.shape}")
+        if g.ndim == 0 or g.shape[-1] != T or not _broadcastable(g.shape, s.shape):
+            raise ValueError(f"g must have T={T} steps on its last axis and broadcast against s {s.shape}, "
+                             f"got shape {g.shape}")
         g = np.broadcast_to(g, np.broadcast_shapes(g.shape, s.shape))
         # Phi_{t,k} g_k summed over k = 1..t (zero for k > t)
         causal = t_idx >= np.arange(1, T + 1)[:, None]     # (k, t)
@@ -181,7 +189,7 @@ def latent_constant_signal(t, kappa0, s: float, tau_x: float) -> np.ndarray:
 def _as_time_function(value, name: str) -> Callable[[np.ndarray], np.ndarray]:
     if callable(value):
         return value
-    const = float(value)
+    const = V.real(value, name, expected="a finite number or a callable of t")
     return lambda t: np.full(np.shape(t), const)
 
 
@@ -225,6 +233,11 @@ def latent_closed_form_continuous(t, kappa0: float, tau_x: float, s, *, s_integr
     if np.any(t < 0):
         raise ValueError("t must be >= 0")
     s_fun = _as_time_function(s, "s")
+    kappa0 = V.real(kappa0, "kappa0")
+    quad_tol = V.positive_float(quad_tol, "quad_tol")
+    if s_integral is not None and not callable(s_integral):
+        raise TypeError(f"s_integral must be a callable S(t) or None, got {s_integral!r}")
+    g_fun = None if g is None else _as_time_function(g, "g")
     if s_integral is None:
         if callable(s):
             def S(v):
@@ -240,10 +253,9 @@ def latent_closed_form_continuous(t, kappa0: float, tau_x: float, s, *, s_integr
     def lam(t1, t0):
         return ((t1 - t0) - (S(t1) - S(t0))) / tau_x
 
-    kappa = float(kappa0) * np.exp(-lam(t, np.zeros_like(t)))
+    kappa = kappa0 * np.exp(-lam(t, np.zeros_like(t)))
     if g is None:
         return kappa
-    g_fun = _as_time_function(g, "g")
     forced = np.empty_like(t)
     for idx, ti in np.ndenumerate(t):
         St = S(np.asarray(ti))
@@ -290,12 +302,18 @@ def inverse_signal_discrete(kappa, alpha: float, *, kappa0=None, g=None) -> np.n
     kappa = _signal(kappa, "kappa")
     if kappa0 is not None:
         k0 = _array(kappa0, "kappa0")
+        if not _broadcastable(k0.shape + (1,), kappa.shape[:-1] + (1,)) or k0.ndim > kappa.ndim - 1:
+            raise ValueError(f"kappa0 must be a scalar or of shape kappa.shape[:-1] = {kappa.shape[:-1]}, "
+                             f"got {k0.shape}")
         kappa = np.concatenate([np.broadcast_to(k0[..., None], kappa.shape[:-1] + (1,)), kappa], axis=-1)
     prev, new = kappa[..., :-1], kappa[..., 1:]
     if np.any(prev == 0):
-        raise ValueError("kappa vanishes at a step where it divides: the inverse problem has no unique s there")
+        raise ValueError("kappa (or kappa0) vanishes at a step where it divides: the inverse problem has no "
+                         "unique s there")
     if g is not None:
         g = _array(g, "g")
+        if not _broadcastable(g.shape, new.shape):
+            raise ValueError(f"g must broadcast against the returned s {new.shape}, got {g.shape}")
         new = new - alpha * g
     return 1.0 - (1.0 - new / prev) / alpha
 

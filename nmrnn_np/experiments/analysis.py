@@ -59,18 +59,21 @@ def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], input
     the x update receives the clamped signal.
     """
     if not isinstance(model, NMRNN):
-        raise ValueError(f"model must be an NMRNN, got {type(model).__name__}")
+        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
     params = model.check_params(params)
     inputs = model.check_inputs(inputs)
     B, T, _ = inputs.shape
     init = model.initial_states(B, **initial_states)
+    if clamp is not None:
+        V.mapping(clamp, "clamp", "a dict {component: value} or None")
     clamp = dict(clamp or {})
     fixed = {}
     for k, value in clamp.items():
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < model.S:
-            raise ValueError(f"clamp keys must be components 0..{model.S - 1} of s, got {k!r}")
+        V.integer(k, "clamp keys (components of s)", 0, model.S - 1)
         # float_array returns at least 1-d arrays, so a scalar arrives as shape (1,)
         arr = V.float_array(value, f"clamp[{k}]", ndim=(0, 1))
+        if not ((arr >= 0) & (arr <= 1)).all():   # s is a sigmoid: clamped values stay in its range
+            raise ValueError(f"clamp[{k}] must lie in [0, 1] (the range of the signal s), got {value!r}")
         if np.ndim(value) == 0:
             arr = arr.reshape(())
         elif arr.shape != (B,):
@@ -105,8 +108,10 @@ def clamp_values(s: np.ndarray, mode: str) -> np.ndarray:
         ``"zero"`` / ``"one"``: the constants 0 and 1 (the ends of the
         sigmoid's range: component switched off / fully on).
     """
-    V.choice(mode, "clamp mode", CLAMP_MODES)
+    V.choice(mode, "mode", CLAMP_MODES)
     s = V.float_array(s, "s", ndim=3)
+    if 0 in s.shape:
+        raise ValueError(f"s must be non-empty (B, T, S), got shape {s.shape}")
     if mode == "mean":
         return s.mean(axis=1)
     return np.full((s.shape[0], s.shape[2]), 0.0 if mode == "zero" else 1.0)
@@ -159,9 +164,21 @@ def ablate_components(model: NMRNN, params: Mapping[str, np.ndarray], inputs, ta
     components : sequence of int, optional
         Components to ablate (default all S).
     """
+    if not isinstance(model, NMRNN):
+        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
+    V.choice(mode, "mode", CLAMP_MODES)
+    if components is None:
+        comps = list(range(model.S))
+    else:
+        if isinstance(components, (str, bytes)) or not isinstance(components, Sequence | np.ndarray):
+            raise TypeError(f"components must be a sequence of ints in [0, {model.S - 1}], got {components!r}")
+        comps = [V.integer(k, "components", 0, model.S - 1) for k in components]
+    params = model.check_params(params)
+    inputs = model.check_inputs(inputs)
+    # check targets and mask before the simulations (as model.loss would)
+    model._check_targets(inputs, targets, mask)
     base = simulate_nmrnn_clamped(model, params, inputs)
     values = clamp_values(base["s"], mode)
-    comps = list(range(model.S)) if components is None else [int(k) for k in components]
     outs, errs = [], []
     for k in comps:
         run = simulate_nmrnn_clamped(model, params, inputs, clamp={k: values[:, k]})
@@ -188,6 +205,9 @@ def latent_projection(model, params: Mapping[str, np.ndarray], x: np.ndarray) ->
     -------
     ndarray (B, T, K)
     """
+    if not hasattr(model, "K") or "L" not in model.param_shapes():
+        raise TypeError(f"model must be a low-rank model with left factors L (NMRNN or LowRankRNN), "
+                        f"got {type(model).__name__}")
     p = model.prepare(model.check_params(params))
     x = V.float_array(x, "x", shape=(None, None, model.N))
     return x @ np.asarray(p["L"])
@@ -211,11 +231,18 @@ def align_to_events(values: np.ndarray, events: np.ndarray, before: int, after: 
     windows : ndarray (B, before + after, C)
     """
     values = V.float_array(values, "values", ndim=3, finite=False)
-    events = np.asarray(events, dtype=np.int64)
+    before = V.integer(before, "before", minimum=0)
+    after = V.integer(after, "after", minimum=0)
+    if before + after < 1:
+        raise ValueError(f"before + after must be >= 1 (the window length), got before={before}, after={after}")
+    arr = None if isinstance(events, (str, bytes, Mapping)) else np.asarray(events)
+    if arr is None or arr.dtype.kind not in "iu":
+        raise TypeError(f"events must be an integer array of shape (B,), got {events!r}")
+    events = arr.astype(np.int64)
     B, T, C = values.shape
     if events.shape != (B,):
-        raise ValueError(f"events must have shape ({B},), got {events.shape}")
-    lags = np.arange(-int(before), int(after))
+        raise ValueError(f"events must have shape ({B},) (one per trial of values), got {events.shape}")
+    lags = np.arange(-before, after)
     windows = np.full((B, lags.size, C), np.nan)
     for b in range(B):
         t = events[b] + lags

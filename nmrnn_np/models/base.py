@@ -173,9 +173,12 @@ class RecurrentModel:
         Autograd tracer values are checked through their underlying value and
         returned unchanged, so checking never breaks differentiation.
         """
+        if isbox(params) and isinstance(getval(params), Mapping):
+            # autograd.grad over the whole dict boxes the dict: unpack it into boxed entries
+            params = {k: params[k] for k in getval(params)}
         if not isinstance(params, Mapping):
-            raise ValueError(f"{name} must be a dict of arrays keyed by {list(self.param_shapes())}, "
-                             f"got {type(params).__name__}")
+            raise TypeError(f"{name} must be a dict of arrays keyed by {list(self.param_shapes())}, "
+                            f"got {type(params).__name__}")
         shapes = self.param_shapes()
         missing = [k for k in shapes if k not in params]
         extra = [k for k in params if k not in shapes]
@@ -185,7 +188,7 @@ class RecurrentModel:
                 parts.append(f"missing keys {missing}")
             if extra:
                 parts.append(f"unexpected keys {extra}")
-            raise ValueError(f"{name} for {type(self).__name__}: " + "; ".join(parts)
+            raise ValueError(f"{name} for the model {type(self).__name__}: " + "; ".join(parts)
                              + f" (expected exactly {list(shapes)})")
         out = {}
         for key, shape in shapes.items():
@@ -216,8 +219,8 @@ class RecurrentModel:
         allowed = [f"{s}0" for s in self.state_names]
         unknown = [k for k in given if k not in allowed]
         if unknown:
-            raise ValueError(f"unknown initial state(s) {unknown} for {type(self).__name__}; "
-                             f"expected keyword(s) {allowed}")
+            raise TypeError(f"unknown initial state(s) {unknown} for {type(self).__name__}; "
+                            f"expected keyword(s) {allowed}")
         out = {}
         for s in self.state_names:
             key, n = f"{s}0", sizes[s]
@@ -368,14 +371,17 @@ class RecurrentModel:
     # -- losses and gradients -------------------------------------------------
     def _check_targets(self, inputs, targets, mask):
         B, T = inputs.shape[:2]
-        targets = V.float_array(targets, "targets", shape=(B, T, self.n_outputs))
+        targets = V.float_array(targets, "targets", ndim=3)
+        if targets.shape != (B, T, self.n_outputs):
+            raise ValueError(f"targets must have shape ({B}, {T}, {self.n_outputs}) (trials and steps of inputs, "
+                             f"O={self.n_outputs} outputs), got {targets.shape}")
         if mask is not None:
             mask = V.float_array(mask, "mask", ndim=(2, 3))
             if mask.ndim == 2:
                 mask = mask[:, :, None]
             if mask.shape[:2] != (B, T) or mask.shape[2] not in (1, self.n_outputs):
-                raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {self.n_outputs}), "
-                                 f"got {mask.shape}")
+                raise ValueError(f"mask must have shape ({B}, {T}), ({B}, {T}, 1) or ({B}, {T}, {self.n_outputs}) "
+                                 f"(trials and steps of inputs), got {mask.shape}")
             # min/max: one reduction each, no boolean temporaries (mask is finite and non-empty here)
             if mask.min() < 0:
                 raise ValueError("mask must be non-negative")

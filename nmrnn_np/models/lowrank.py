@@ -60,11 +60,11 @@ class _LowRankBase(RecurrentModel):
             raise ValueError(f"rank K={self.K} must not exceed the number of units N={self.N}")
         self.U = V.positive_int(U, "U")
         self.O = V.positive_int(O, "O")
-        self.orthonormalize = bool(orthonormalize)
-        self.divide_by_N = bool(divide_by_N)
-        self.readout_bias = bool(readout_bias)
+        self.orthonormalize = V.boolean(orthonormalize, "orthonormalize")
+        self.divide_by_N = V.boolean(divide_by_N, "divide_by_N")
+        self.readout_bias = V.boolean(readout_bias, "readout_bias")
         self.phi = V.choice(phi, "phi", tuple(NONLINEARITIES))
-        self.tied = bool(tied)
+        self.tied = V.boolean(tied, "tied")
 
     @property
     def recurrent_scale(self) -> float:
@@ -85,7 +85,10 @@ class _LowRankBase(RecurrentModel):
         """Replace L by the Q factor of its reduced QR (if ``orthonormalize``); tie R = L (if ``tied``)."""
         p = dict(params)
         if self.orthonormalize:
-            p["L"] = qr_q(p["L"])
+            try:
+                p["L"] = qr_q(p["L"])
+            except ValueError as err:
+                raise ValueError(f"params['L'] with orthonormalize=True: {err}") from None
         if self.tied:
             p["R"] = p["L"]
         return p
@@ -280,7 +283,7 @@ class NMRNN(_LowRankBase):
             raise ValueError(f"signal_dim must be K={self.K} (one gain per component) or 1 (one global gain), "
                              f"got {S}")
         self.S = S
-        self.feedback = bool(feedback)
+        self.feedback = V.boolean(feedback, "feedback")
         self.U_x = self.U if U_x is None else V.positive_int(U_x, "U_x")
         if self.U_x > self.U:
             raise ValueError(f"U_x={self.U_x} (inputs reaching x) must not exceed U={self.U}")

@@ -36,8 +36,8 @@ class VanillaRNN(RecurrentModel):
         self.tau = V.positive_float(tau, "tau")
         self.dt = V.positive_float(dt, "dt")
         self.alpha = V.time_constant(self.tau, self.dt, "tau")
-        self.divide_by_N = bool(divide_by_N)
-        self.readout_bias = bool(readout_bias)
+        self.divide_by_N = V.boolean(divide_by_N, "divide_by_N")
+        self.readout_bias = V.boolean(readout_bias, "readout_bias")
         self.phi = V.choice(phi, "phi", tuple(NONLINEARITIES))
 
     def config(self) -> dict[str, Any]:
