@@ -18,8 +18,10 @@ its parser with ``subparsers.add_parser(...)`` and sets ``func`` (a function
 ``args -> exit code``) with ``set_defaults``, then list the module in
 :data:`COMMAND_MODULES`.
 
-Errors in options or settings end with a one-line message naming the option
-and exit status 2; Ctrl-C ends with status 130 after saving what finished.
+Errors in options, settings, folders and files end with a one-line message
+naming what is wrong and exit status 2 (``NMRNN_NP_DEBUG=1`` shows a
+traceback); runs that fail end with one line each and status 1; Ctrl-C ends
+with status 130 after saving what finished.
 """
 from __future__ import annotations
 
@@ -377,6 +379,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+        # what no subcommand anticipated (a file that vanished, a disk that filled up, a corrupt file read
+        # late) still ends in one line; NMRNN_NP_DEBUG=1 shows the traceback
+        if os.environ.get("NMRNN_NP_DEBUG"):
+            raise
+        prog = f"nmrnn-np {args.command}" if getattr(args, "command", None) else "nmrnn-np"
+        print(f"{prog}: error: {type(exc).__name__}: {exc} (NMRNN_NP_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

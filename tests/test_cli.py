@@ -200,3 +200,43 @@ def test_python_dash_m_and_demo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "1059 parameters" in proc.stdout
+
+
+def test_corrupt_folders_and_files_are_one_line_errors(capsys, tmp_path, tiny_toml):
+    out = tmp_path / "exp"
+    status, _, err = run_cli(capsys, "mwg", "--config", str(tiny_toml), "--models", "lstm", "--seeds", "1",
+                             "--jobs", "0", "--no-figures", "--out", str(out))
+    assert status == 0, err
+    run = out / "runs" / "lstm_seed0"
+    # a truncated model file
+    good = (run / "model.npz").read_bytes()
+    (run / "model.npz").write_bytes(good[: len(good) // 2])
+    status, _, err = run_cli(capsys, "evaluate", str(out), "--no-figures")
+    assert_one_line_error(status, err, "model.npz")
+    (run / "model.npz").write_bytes(good)
+    # a result.json that is not JSON
+    (run / "result.json").write_text("{not json")
+    status, _, err = run_cli(capsys, "evaluate", str(out), "--no-figures")
+    assert_one_line_error(status, err, "result.json")
+    status, _, err = run_cli(capsys, "mwg", "--resume", "--out", str(out))
+    assert_one_line_error(status, err, "result.json")
+    # a config.toml that is no longer valid
+    (out / "config.toml").write_text("[training]\nsteps = -3\n")
+    status, _, err = run_cli(capsys, "mwg", "--resume", "--out", str(out))
+    assert_one_line_error(status, err, "training.steps")
+    # an output folder whose parent is a file
+    status, _, err = run_cli(capsys, "mwg", "--out", str(tiny_toml / "x"))
+    assert_one_line_error(status, err, "does not exist")
+
+
+def test_unexpected_errors_are_one_line_too(capsys, monkeypatch):
+    from nmrnn_np.experiments import runner
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(runner, "run_experiment", broken)
+    status, _, err = run_cli(capsys, "mwg", "--seeds", "1")
+    assert_one_line_error(status, err, "No space left on device", "NMRNN_NP_DEBUG")
+    monkeypatch.setenv("NMRNN_NP_DEBUG", "1")
+    with pytest.raises(OSError):
+        cli.main(["mwg", "--seeds", "1"])
