@@ -130,7 +130,7 @@ def test_eft_round_trip_and_wrong_options():
     for k in ref:
         np.testing.assert_array_equal(back[k], ref[k])
     # the element-finder code has no QR option and no readout bias
-    with pytest.raises(ValueError, match="orthonormalize"):
+    with pytest.raises(TypeError, match="orthonormalize"):
         nm.from_reference_params("eft_nm_rnn", ref, orthonormalize=True)
     with pytest.raises(ValueError, match="nm_sigmoid_bias"):
         nm.from_reference_params("eft_nm_rnn", {**ref, "readout_bias": np.zeros(1)})
