@@ -203,8 +203,7 @@ def _run_experiment_command(args: argparse.Namespace, parser: argparse.ArgumentP
             settings = resolve_settings(exp, args.mode or "quick", args.config, overrides, args.sets,
                                         getattr(args, "grids", []))
         except ConfigError as exc:
-            where = f"--config {args.config}: " if args.config else ""
-            parser.error(f"{where}{exc}")
+            parser.error(_cli_wording(str(exc)))
         out = out or f"{exp_name}-{settings['experiment']['mode']}"
     jobs = 1 if single else (args.jobs if args.jobs is not None else _default_jobs())
     executor = "inline" if single or jobs == 0 else args.executor
@@ -235,6 +234,15 @@ def _run_experiment_command(args: argparse.Namespace, parser: argparse.ArgumentP
     else:
         print(f"\nResults, figures and report: {os.path.join(out, 'report.md')}")
     return 0
+
+
+def _cli_wording(message: str) -> str:
+    """A settings error in the words of the command line (``sets`` -> ``--set``, ``grid`` -> ``--grid``)."""
+    message = message.replace("config file ", "--config ", 1).replace("overrides: ", "", 1)
+    for api, flag in (("sets", "--set"), ("grid", "--grid")):
+        if message.startswith(api + " ") or message.startswith(api + ":"):
+            message = flag + message[len(api):]
+    return message
 
 
 def _check_resumed_run(out: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

@@ -449,9 +449,41 @@ def tmp(tmp_path_factory) -> Path:
     return d
 
 
+_FRESH = iter(range(10**9))
+
+
+def runner_cases(tmp: Path) -> list[Case]:
+    """The experiment runner's public functions, on the toy experiment of tests/toy_experiment.py."""
+    from nmrnn_np.experiments import runner
+    runner.EXPERIMENTS.setdefault("toy", "toy_experiment:EXPERIMENT")
+    settings = runner.resolve_settings("toy", "quick", sets=["experiment.seeds=1", "training.steps=2"])
+    finished = tmp / "toy-finished"
+    if not (finished / "metrics.json").exists():
+        runner.run_experiment("toy", settings, finished, executor="inline", figures=False, log=lambda m: None)
+    return [
+        Case("resolve_settings", runner.resolve_settings,
+             lambda: dict(experiment="toy", mode="quick", file=None, overrides=None, sets=["training.lr=0.1"],
+                          grid=["training.N=2,3"]),
+             extra={"sets": [["training.bogus=1"], ["training.lr"], "training.lr=1", [1]],
+                    "grid": [["training.N=0,1"], ["experiment.seeds=1,2"], "training.N=2", {"training.N": 2}],
+                    "overrides": [{"training": {"N": "x"}}, {"bogus": 1}], "file": path_variants(tmp)}),
+        Case("expand_runs", runner.expand_runs, lambda: dict(experiment="toy", settings=dict(settings)),
+             extra={"experiment": ["nosuch", "a:b"]}),
+        Case("run_experiment", runner.run_experiment,
+             lambda: dict(experiment="toy", settings=dict(settings), out=tmp / f"toy-{next(_FRESH)}",
+                          executor="inline", jobs=1, scheduler=None, resume=False, figures=False,
+                          log=lambda m: None),
+             extra={"settings": [{**settings, "training": {"N": 0}}, {"experiment": {}}], "out": [tmp, str(tmp)],
+                    "executor": ["threads", "Process"], "scheduler": ["tcp://127.0.0.1:1"]}),
+        Case("aggregate", runner.aggregate,
+             lambda: dict(out=finished, figures=False, reevaluate=False, overrides=None, log=lambda m: None),
+             extra={"out": path_variants(tmp), "overrides": [{"training": {"N": "x"}}, {"bogus": 1}]}),
+    ]
+
+
 def all_cases(tmp: Path) -> list[Case]:
     return (model_cases() + train_cases(tmp) + task_cases() + metric_cases() + loss_optim_cases() + analysis_cases()
-            + theory_cases())
+            + theory_cases() + runner_cases(tmp))
 
 
 def _arguments(tmp_dummy=Path(".")):

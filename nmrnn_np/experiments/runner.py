@@ -55,6 +55,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import _validation as V
 from ..io import atomic_savez, atomic_write_text, load_model, read_npz, save_model
 from .base import RUNNER_KEYS, Experiment, RunContext, Stage
 from .config import ConfigError, dumps_toml, get_path, merge_config, read_toml, set_path
@@ -78,7 +79,7 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NU
 STOP_FILE = "STOP"
 
 
-class ExperimentError(RuntimeError):
+class ExperimentError(ValueError):
     """An experiment cannot run as asked (bad folder, missing dask, unreachable scheduler, ...)."""
 
 
@@ -112,9 +113,12 @@ def get_experiment(name: str | Experiment) -> Experiment:
     if target is None:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(sorted(EXPERIMENTS))}")
     module, _, attr = target.partition(":")
-    exp = getattr(importlib.import_module(module), attr)
+    try:
+        exp = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"experiment {name!r}: cannot import {target} ({exc})") from None
     if not isinstance(exp, Experiment):
-        raise TypeError(f"{target} is not an Experiment")
+        raise TypeError(f"experiment {name!r}: {target} is not an Experiment")
     return exp
 
 
@@ -156,11 +160,11 @@ def parse_grid(text: str) -> tuple[str, list[Any]]:
     key, sep, values = str(text).partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
-        raise ConfigError(f"--grid {text!r}: expected KEY=V1,V2,... e.g. training.lr=1e-3,3e-3")
+        raise ConfigError(f"grid {text!r}: expected KEY=V1,V2,... e.g. training.lr=1e-3,3e-3")
     if values.strip().startswith("["):
         parsed = _parse_value(values.strip())
         if not isinstance(parsed, list):
-            raise ConfigError(f"--grid {text!r}: expected a list of values")
+            raise ConfigError(f"grid {text!r}: expected a list of values")
         return key, parsed
     return key, [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
 
@@ -233,22 +237,37 @@ def resolve_settings(experiment: str | Experiment, mode: str = "quick", file: st
         Naming the key of the first bad or unknown setting.
     """
     exp = get_experiment(experiment)
-    user = read_toml(file) if file is not None else {}
-    user = dict(user)
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a string, one of {', '.join(exp.modes)}; got {mode!r}")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict of settings or None, got {type(overrides).__name__}")
+    if isinstance(sets, str) or not isinstance(sets, (list, tuple)) or not all(isinstance(t, str) for t in sets):
+        raise TypeError(f"sets must be a list of 'KEY=VALUE' strings, got {sets!r}")
+    if not isinstance(grid, Mapping) and (isinstance(grid, str) or not isinstance(grid, (list, tuple))
+                                          or not all(isinstance(t, str) for t in grid)):
+        raise TypeError(f"grid must be a list of 'KEY=V1,V2' strings or a dict key -> list, got {grid!r}")
+    user = dict(read_toml(V.any_path(file, "file"))) if file is not None else {}
     file_grid = user.pop("grid", {})
     layers = [user, dict(overrides or {})]
     layers.append({})
     for text in sets:
-        key, value = parse_assignment(text)
+        key, value = parse_assignment(text, "sets")
         _deep_update(layers[-1], _nested(key, value))
-    chosen = mode
-    for layer in layers:
+    labels = [f"config file {str(file)!r}: " if file is not None else "", "overrides: ", "sets: "]
+    chosen, where = mode, ""
+    for label, layer in zip(labels, layers):
         m = layer.get("experiment", {}).get("mode") if isinstance(layer.get("experiment"), Mapping) else None
         if m is not None:
-            chosen = m
-    settings = exp.default_settings(exp.check_mode(chosen))
-    for layer in layers:
-        settings = merge_config(settings, layer)
+            chosen, where = m, label
+    try:
+        settings = exp.default_settings(exp.check_mode(chosen))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    for label, layer in zip(labels, layers):
+        try:
+            settings = merge_config(settings, layer)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}{exc}") from None
     sweeps: dict[str, list[Any]] = {}
     items = list(grid.items()) if isinstance(grid, Mapping) else [parse_grid(g) for g in grid]
     if isinstance(file_grid, Mapping):
@@ -257,7 +276,7 @@ def resolve_settings(experiment: str | Experiment, mode: str = "quick", file: st
         raise ConfigError(f"grid must be a table of key = [values], got {file_grid!r}")
     for key, values in items:
         if key.split(".")[0] == "experiment" and key.split(".")[-1] in RUNNER_KEYS:
-            raise ConfigError(f"--grid {key}: the runner's own setting cannot be swept (use --seeds for seeds)")
+            raise ConfigError(f"grid {key}: the runner's own setting cannot be swept (use --seeds for seeds)")
         if not isinstance(values, (list, tuple)) or not values:
             raise ConfigError(f"grid: {key} needs a non-empty list of values")
         checked = []
@@ -265,23 +284,41 @@ def resolve_settings(experiment: str | Experiment, mode: str = "quick", file: st
             try:
                 get_path(settings, key)
             except (KeyError, TypeError):
-                raise ConfigError(f"--grid: unknown config key {key!r}") from None
+                raise ConfigError(f"grid: unknown config key {key!r}") from None
             trial = merge_config(settings, _nested(key, v))
             checked.append(get_path(trial, key))
         if len(set(map(repr, checked))) != len(checked):
-            raise ConfigError(f"--grid {key}: a value is listed twice: {checked}")
+            raise ConfigError(f"grid {key}: a value is listed twice: {checked}")
         sweeps[key] = checked
     if not sweeps:
-        _check_settings(exp, settings)
+        try:
+            _check_settings(exp, settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{_source_of(str(exc), labels, layers)}{exc}") from None
     for swept, point in _sweep_settings(settings, sweeps) if sweeps else ():
         # every point of the grid is checked as a whole (the base values may be fine only in combination)
         try:
             _check_settings(exp, point)
         except ConfigError as exc:
-            raise ConfigError(f"--grid {', '.join(f'{k}={v}' for k, v in swept.items())}: {exc}") from None
+            raise ConfigError(f"grid {', '.join(f'{k}={v}' for k, v in swept.items())}: {exc}") from None
     if sweeps:
         settings["grid"] = sweeps
     return settings
+
+
+def _source_of(message: str, labels: Sequence[str], layers: Sequence[Mapping]) -> str:
+    """The label of the last settings layer that set the key a validation message starts with ("" if none)."""
+    key = message.split(" ", 1)[0].rstrip(":,")
+    for label, layer in reversed(list(zip(labels, layers))):
+        node: Any = layer
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is not None:
+            return label
+    return ""
 
 
 def _sweep_settings(settings: Mapping[str, Any], sweeps: Mapping[str, list]) -> list[tuple[dict, dict]]:
@@ -318,6 +355,8 @@ def expand_runs(experiment: str | Experiment, settings: Mapping[str, Any]) -> li
     ends with ``__key=value`` for each.
     """
     exp = get_experiment(experiment)
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict from resolve_settings, got {type(settings).__name__}")
     specs = []
     seen = set()
     for swept, s in _sweep_settings(settings, settings.get("grid", {})):
@@ -736,13 +775,27 @@ def run_experiment(experiment: str | Experiment, settings: Mapping[str, Any] | N
         The folder cannot be used, or the executor cannot start.
     """
     exp = get_experiment(experiment)
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    V.choice(executor, "executor", EXECUTORS)
+    jobs = V.positive_int(jobs, "jobs")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be an address string such as 'tcp://host:8786', got {scheduler!r}")
     if scheduler is not None and executor != "dask":
         raise ValueError("scheduler is only used with executor='dask'")
-    out = Path(out).resolve()
+    resume, figures = V.boolean(resume, "resume"), V.boolean(figures, "figures")
+    if not callable(log):
+        raise TypeError(f"log must be callable (e.g. print), got {type(log).__name__}")
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict from resolve_settings, or None with resume=True; got "
+                        f"{type(settings).__name__}")
+    if settings is not None and not resume:
+        # checked again (a dict may have been edited by hand), and completed with the mode's defaults
+        try:
+            settings = resolve_settings(exp, settings.get("experiment", {}).get("mode", "quick"),
+                             overrides={k: v for k, v in settings.items() if k != "grid"},
+                             grid=dict(settings.get("grid", {})))
+        except (ConfigError, AttributeError) as exc:
+            raise ConfigError(f"settings: {exc}") from None
+    out = V.any_path(out, "out").resolve()
     settings = _prepare_out(exp, out, settings, resume)
     stop = out / STOP_FILE
     if stop.exists():
@@ -973,10 +1026,15 @@ def aggregate(out: str | os.PathLike, *, figures: bool = True, reevaluate: bool 
     overrides : dict, optional
         Settings changed for the re-evaluation (e.g. the ablation's clamp mode).
     """
-    out = Path(out).resolve()
+    out = V.any_path(out, "out").resolve()
+    figures, reevaluate = V.boolean(figures, "figures"), V.boolean(reevaluate, "reevaluate")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict of settings or None, got {type(overrides).__name__}")
+    if not callable(log):
+        raise TypeError(f"log must be callable (e.g. print), got {type(log).__name__}")
     config_path = out / "config.toml"
     if not config_path.exists():
-        raise ExperimentError(f"{out} is not an experiment folder: it has no config.toml")
+        raise ExperimentError(f"out={str(out)!r} is not an experiment folder: it has no config.toml")
     raw = read_toml(config_path)
     name = raw.get("experiment", {}).get("name", "mwg") if isinstance(raw.get("experiment"), Mapping) else "mwg"
     exp = get_experiment(name)
