@@ -86,12 +86,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import HAVE_NUMBA, njit
+from .._backend import njit
 
-if HAVE_NUMBA:
-    from numba import prange
-else:  # pragma: no cover
-    prange = range
 from .scalar import sigmoid, tanh
 
 #: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
@@ -453,60 +449,25 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
 
 
 # ----------------------------------------------------------------------------
-# drivers: a fixed number of trial chunks, run in parallel
+# drivers: all trials on the calling thread
 # ----------------------------------------------------------------------------
-#: trials are split into this many chunks (at most B), whatever the number of threads, so
-#: that the gradient sums, and hence the bits, do not depend on the thread count
-_CHUNKS = 2
-
-
-@njit(parallel=True, **_FAST)
+@njit(**_FAST)
 def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
                     Y, X, Z, Sg, P, KAP, GV):
-    """Forward Euler over T steps for B trials: :func:`_forward_trials` on each chunk of trials, in parallel."""
-    B = inputs.shape[0]
-    nc = min(B, _CHUNKS)
-    for c in prange(nc):
-        _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
-                        alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
-                        Y, X, Z, Sg, P, KAP, GV, c * B // nc, (c + 1) * B // nc)
+    """Forward Euler over T steps for all B trials (:func:`_forward_trials` on ``0:B``)."""
+    _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+                    alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
+                    Y, X, Z, Sg, P, KAP, GV, 0, inputs.shape[0])
 
 
-@njit(parallel=True, **_FAST)
+@njit(**_FAST)
 def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                      alpha_x, alpha_z, scale, nm, feedback, linear,
                      GV, Z, Sg, P, KAP, gY,
                      dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
-    """BPTT (see :func:`_backward_trials`) on each chunk of trials in parallel; gradients accumulated into the outputs."""
-    B = inputs.shape[0]
-    nc = min(B, _CHUNKS)
-    gLt = np.zeros((nc,) + dLt.shape)
-    gRt = np.zeros((nc,) + dRt.shape)
-    gBxT = np.zeros((nc,) + dBxT.shape)
-    gC = np.zeros((nc,) + dC.shape)
-    gd = np.zeros((nc,) + dd.shape)
-    gW_z = np.zeros((nc,) + dW_z.shape)
-    gB_z = np.zeros((nc,) + dB_z.shape)
-    gA = np.zeros((nc,) + dA.shape)
-    ga = np.zeros((nc,) + da.shape)
-    gW_zx = np.zeros((nc,) + dW_zx.shape)
-    gb_zx = np.zeros((nc,) + db_zx.shape)
-    for c in prange(nc):
-        _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
-                         alpha_x, alpha_z, scale, nm, feedback, linear,
-                         GV, Z, Sg, P, KAP, gY,
-                         gLt[c], gRt[c], gBxT[c], gC[c], gd[c], gW_z[c], gB_z[c], gA[c], ga[c], gW_zx[c], gb_zx[c],
-                         c * B // nc, (c + 1) * B // nc)
-    for c in range(nc):
-        dLt += gLt[c]
-        dRt += gRt[c]
-        dBxT += gBxT[c]
-        dC += gC[c]
-        dd += gd[c]
-        dW_z += gW_z[c]
-        dB_z += gB_z[c]
-        dA += gA[c]
-        da += ga[c]
-        dW_zx += gW_zx[c]
-        db_zx += gb_zx[c]
+    """BPTT (see :func:`_backward_trials`) for all B trials; gradients accumulated into the (zeroed) outputs."""
+    _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+                     alpha_x, alpha_z, scale, nm, feedback, linear,
+                     GV, Z, Sg, P, KAP, gY,
+                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx, 0, inputs.shape[0])
