@@ -237,3 +237,25 @@ def test_bad_input_is_rejected_before_numba_runs(monkeypatch, what):
         if what != "nan_target":
             model.simulate(params, inputs, backend="numba", **states)
         model.loss_and_grad(params, inputs, targets, mask, backend="numba", **states)
+
+
+@pytest.mark.parametrize("density", ["dense", "sparse"])
+def test_dense_and_sparse_input_steps_match_numpy(density):
+    # the kernels form B_x u_t (and the dB_x term) by one BLAS product at steps with more nonzero
+    # inputs than trials, and by one pass over N per nonzero input otherwise: both must agree
+    model = nm.NMRNN(N=9, K=2, M=3, U=4, O=2)
+    params, inputs, targets, mask, states = problem(model, seed=11)
+    rng = np.random.default_rng(12)
+    if density == "dense":
+        inputs = rng.normal(size=inputs.shape)               # every entry nonzero: the product
+    else:
+        inputs = np.zeros(inputs.shape)                       # one nonzero entry per step: the passes
+        inputs[0, :, 1] = rng.normal(size=inputs.shape[1])
+    a = model.simulate(params, inputs, backend="numpy", **states).as_dict()
+    b = model.simulate(params, inputs, backend="numba", **states).as_dict()
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-12, atol=1e-12, err_msg=k)
+    loss_np, g_np = model.loss_and_grad(params, inputs, targets, mask, backend="numpy", **states)
+    loss_nb, g_nb = model.loss_and_grad(params, inputs, targets, mask, backend="numba", **states)
+    assert loss_nb == pytest.approx(loss_np, rel=1e-12)
+    assert_grads_close(g_nb, g_np, rtol=1e-10)

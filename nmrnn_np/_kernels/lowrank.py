@@ -98,6 +98,22 @@ _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
 # forward
 # ----------------------------------------------------------------------------
 @njit(**_FAST)
+def _dense_inputs(inputs_tub, t, Ux, ub0, ub1):
+    """True when u^x_t has more nonzero entries than trials: then B_x u^x_t (and, in the backward,
+    the dB_x term) is one BLAS matrix product for the step, else one pass over N per nonzero entry.
+
+    (The Measure-Wait-Go inputs are mostly zero; the multitask inputs have a fixation and a
+    context channel on at nearly every step.)
+    """
+    nnz = 0
+    for j in range(Ux):
+        for b in range(ub0, ub1):
+            if inputs_tub[t, j, b] != 0.0:
+                nnz += 1
+    return nnz > ub1 - ub0
+
+
+@njit(**_FAST)
 def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
                     Y, X, Z, Sg, P, KAP, GV, b0, b1):
@@ -154,6 +170,8 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     drive = np.empty((M, B))
     sg = np.ones((max(S, 1), B))
     g = np.empty(K)
+    ut = np.zeros((B, Ux))   # u^x_t of the chunk's trials (zero rows elsewhere)
+    bu = np.empty((B, N))    # B_x u^x_t, when computed by one matrix product (dense inputs)
     for b in range(ub0, ub1):
         for n in range(N):
             xs[b, n] = x0[b, n]
@@ -217,6 +235,12 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j];
         #     y_t = C x_t + d
         # (passes over N are fused where they can be: each pass costs loads and stores)
+        dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
+        if dense_u:   # one (B, U_x) x (U_x, N) product instead of a pass over N per nonzero input
+            for b in range(ub0, ub1):
+                for j in range(Ux):
+                    ut[b, j] = inputs[b, t, j]
+            np.dot(ut, BxT, bu)
         for b in range(ub0, ub1):
             for k in range(K):
                 g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
@@ -227,11 +251,15 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                 c = g[k]
                 for n in range(N):
                     xs[b, n] += c * Lt[k, n]
-            for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
-                    for n in range(N):
-                        xs[b, n] += c * BxT[j, n]
+            if dense_u:
+                for n in range(N):
+                    xs[b, n] += alpha_x * bu[b, n]
+            else:
+                for j in range(Ux):
+                    c = alpha_x * inputs[b, t, j]
+                    if c != 0.0:
+                        for n in range(N):
+                            xs[b, n] += c * BxT[j, n]
             acc = d[0]
             if for_backward:
                 for k in range(K):
@@ -327,7 +355,10 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     h = np.empty((M, B))
     wnu = np.empty((M, B))
     sk = np.ones(K)
+    ut = np.zeros((Ux, B))   # a_x u^x_t of the chunk's trials (zero columns elsewhere)
+    tmp_bx = np.empty((Ux, N))
     for t in range(T - 1, -1, -1):
+        dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
         # (A) lam_t, dC, dd, gam_t, dL, dB_x, rho_t, om_t
         for b in range(ub0, ub1):
             for o in range(O):
@@ -356,11 +387,20 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     om[k, b] = scale * KAP[t, b, k] * gam * sk[k] * (1.0 - sk[k])
             if nm and S == 1:
                 om[0, b] = scale * acc_s * sk[0] * (1.0 - sk[0])
+            if not dense_u:
+                for j in range(Ux):
+                    c = alpha_x * inputs[b, t, j]
+                    if c != 0.0:
+                        for n in range(N):
+                            dBxT[j, n] += c * lam[b, n]
+        if dense_u:   # dB_x^T += (a_x u^x_t)^T lam_t as one (U_x, B) x (B, N) product
             for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
-                    for n in range(N):
-                        dBxT[j, n] += c * lam[b, n]
+                for b in range(ub0, ub1):
+                    ut[j, b] = alpha_x * inputs_tub[t, j, b]
+            np.dot(ut, lam, tmp_bx)
+            for j in range(Ux):
+                for n in range(N):
+                    dBxT[j, n] += tmp_bx[j, n]
         # (B) da, dA, mu_t, nu_t, dW_z, dB_z, db_zx, mu~
         if nm:
             for m in range(M):
