@@ -115,13 +115,15 @@ def test_lrrnn_every_variant_matches_numpy_and_finite_differences(variant):
     check_model(make_lrrnn(variant), seed=1000 + _variant_seed(variant))
 
 
-@pytest.mark.parametrize("rank", [1, 2])
-def test_rank_one_and_two_and_a_single_output(rank):
-    # K = 1 (S = K = 1 goes through the one-gain branch, which must equal the per-component one), O = 1
+@pytest.mark.parametrize("rank", [1, 2, 4, 5])
+def test_ranks_other_than_three_and_a_single_output(rank):
+    # K = 1 (S = K = 1 goes through the one-gain branch, which must equal the per-component one), O = 1;
+    # K < 3 runs the generic loops, K >= 3 the fused first-three-components loops plus one pass per extra
     v = dict.fromkeys(NM_OPTIONS, False)
     model = nm.NMRNN(N=6, K=rank, M=2, U=2, O=1)
     check_model(model, seed=3)
     check_model(make_nmrnn(dict(v, global_signal=True), K=rank), seed=4, fd=False)
+    check_model(nm.LowRankRNN(N=7, K=rank, U=2, O=1), seed=5, fd=False)
 
 
 def test_timing_task_size_agrees_to_1e12():

@@ -41,22 +41,17 @@ subnetwork (M, S ~ 5 units) runs for all trials at once on (M, B) arrays,
 vectorised over the batch (per trial it would be a chain of short scalar
 loops and dependent tanh calls).
 
-Threads: :func:`lowrank_forward` and :func:`lowrank_backward` are
-``parallel=True`` drivers that split the trials into ``min(B, _CHUNKS)``
-contiguous chunks (``_CHUNKS = 2``) and run the time-outer loop above
-(:func:`_forward_trials`, :func:`_backward_trials`) on each chunk in a
-``prange``: one fork/join per kernel call, not per time step. The chunks do
-not depend on the number of threads, and in the backward each chunk
-accumulates its own gradient buffers, which are then added in chunk order,
-so the results are the same to the bit with any thread count
-(``tests/test_numba_threads.py``). The per-chunk kernels loop over
-``range(uint64(b0), uint64(b1))``: with a signed start numba cannot prove the
-index non-negative and emits negative-index wrap-around code on every
-access (1.22 -> 1.49 ms forward, 1.03 -> 1.41 ms backward). More chunks cost
-single-thread time (8 chunks: +0.35 ms forward), so there are two, one per
-core of the machines this was measured on. Worker processes of the MWG
-experiment start with ``NUMBA_NUM_THREADS=1``
-(:func:`~nmrnn_np.experiments.mwg.make_executor`).
+Threads: none. :func:`lowrank_forward` and :func:`lowrank_backward` run
+every trial on the calling thread (:func:`_forward_trials` and
+:func:`_backward_trials` on ``0:B``), so the results cannot depend on a thread
+count. An earlier version ran two fixed chunks of trials in a ``prange``: 30%
+faster on a quiet two-core machine, but a fork/join waits for the slower
+thread, and beside two busy processes a training step took 279 ms instead of
+~5 (``docs/performance.md``). Parallelism belongs one level up: the
+experiments run one single-threaded training run per core. The per-trial
+loops run over ``range(uint64(b0), uint64(b1))``: with a signed start numba
+cannot prove the index non-negative and emits negative-index wrap-around code
+on every access (1.22 -> 1.49 ms forward, 1.03 -> 1.41 ms backward).
 
 Speed levers, each measured (numbers in ``docs/performance.md``):
 
@@ -80,7 +75,9 @@ Speed levers, each measured (numbers in ``docs/performance.md``):
 * passes over N are fused where the data allow (the leak with the first
   rank-1 term, the readout with the store of x_t);
 * zero entries of ``u_t`` and of the output cotangent are skipped (task
-  inputs are mostly zero; masked losses give zero cotangents).
+  inputs are mostly zero; masked losses give zero cotangents); at steps with
+  more nonzero inputs than trials (the multitask inputs) ``B_x u_t`` and the
+  ``dB_x`` term are one BLAS product per step instead (:func:`_dense_inputs`).
 """
 from __future__ import annotations
 
@@ -120,7 +117,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     """Forward Euler over T steps for trials ``b0:b1``, writing into preallocated outputs.
 
     (Called by :func:`lowrank_forward`, which has the same arguments without
-    ``b0, b1`` and runs the trial chunks in parallel.)
+    ``b0, b1`` and runs it on ``0:B``.)
 
     Parameters
     ----------
@@ -182,6 +179,25 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         tp = t if for_backward else 0
         # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
         for b in range(ub0, ub1):
+            if K >= 3 and not linear:   # one pass for tanh and the first three dots
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                for n in range(N):
+                    q = tanh(xs[b, n])
+                    P[tp, b, n] = q
+                    a0 += Rt[0, n] * q
+                    a1 += Rt[1, n] * q
+                    a2 += Rt[2, n] * q
+                KAP[t, b, 0] = a0
+                KAP[t, b, 1] = a1
+                KAP[t, b, 2] = a2
+                for k in range(3, K):
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Rt[k, n] * P[tp, b, n]
+                    KAP[t, b, k] = acc
+                continue
             if linear:
                 for n in range(N):
                     P[tp, b, n] = xs[b, n]
@@ -244,13 +260,24 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         for b in range(ub0, ub1):
             for k in range(K):
                 g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
-            c = g[0]
-            for n in range(N):
-                xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
-            for k in range(1, K):
-                c = g[k]
+            if K >= 3:   # the leak and the first three rank-1 terms in one pass
+                g0 = g[0]
+                g1 = g[1]
+                g2 = g[2]
                 for n in range(N):
-                    xs[b, n] += c * Lt[k, n]
+                    xs[b, n] = keep_x * xs[b, n] + g0 * Lt[0, n] + g1 * Lt[1, n] + g2 * Lt[2, n]
+                for k in range(3, K):
+                    c = g[k]
+                    for n in range(N):
+                        xs[b, n] += c * Lt[k, n]
+            else:
+                c = g[0]
+                for n in range(N):
+                    xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
+                for k in range(1, K):
+                    c = g[k]
+                    for n in range(N):
+                        xs[b, n] += c * Lt[k, n]
             if dense_u:
                 for n in range(N):
                     xs[b, n] += alpha_x * bu[b, n]
@@ -293,7 +320,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     r"""Gradient of ``J = sum(gY * Y)`` over trials ``b0:b1`` w.r.t. every parameter, accumulated into the outputs.
 
     (Called by :func:`lowrank_backward`, which has the same arguments without
-    ``b0, b1``, gives each chunk zeroed buffers and adds them in chunk order.)
+    ``b0, b1``, and runs it on ``0:B`` into zeroed outputs.)
 
     Inputs are those of :func:`lowrank_forward` plus what it stored with
     ``for_backward`` (``GV``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
@@ -355,6 +382,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     h = np.empty((M, B))
     wnu = np.empty((M, B))
     sk = np.ones(K)
+    dots = np.empty(K)       # L^T lam_t of one trial
     ut = np.zeros((Ux, B))   # a_x u^x_t of the chunk's trials (zero columns elsewhere)
     tmp_bx = np.empty((Ux, N))
     for t in range(T - 1, -1, -1):
@@ -373,14 +401,42 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
             if nm:
                 for k in range(K):
                     sk[k] = Sg[b, t, k if S > 1 else 0]
+            if K >= 3:   # one pass over lam for the first three dots and dL rows
+                c0 = alpha_x * scale * sk[0] * KAP[t, b, 0]          # a_x g_tk
+                c1 = alpha_x * scale * sk[1] * KAP[t, b, 1]
+                c2 = alpha_x * scale * sk[2] * KAP[t, b, 2]
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                for n in range(N):
+                    v = lam[b, n]
+                    a0 += Lt[0, n] * v
+                    a1 += Lt[1, n] * v
+                    a2 += Lt[2, n] * v
+                    dLt[0, n] += c0 * v
+                    dLt[1, n] += c1 * v
+                    dLt[2, n] += c2 * v
+                dots[0] = a0
+                dots[1] = a1
+                dots[2] = a2
+                for k in range(3, K):
+                    c = alpha_x * scale * sk[k] * KAP[t, b, k]
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Lt[k, n] * lam[b, n]
+                        dLt[k, n] += c * lam[b, n]
+                    dots[k] = acc
+            else:
+                for k in range(K):
+                    c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Lt[k, n] * lam[b, n]
+                        dLt[k, n] += c * lam[b, n]
+                    dots[k] = acc
             acc_s = 0.0
             for k in range(K):
-                c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
-                acc = 0.0
-                for n in range(N):
-                    acc += Lt[k, n] * lam[b, n]
-                    dLt[k, n] += c * lam[b, n]
-                gam = alpha_x * acc
+                gam = alpha_x * dots[k]
                 rho[b, k] = scale * sk[k] * gam
                 acc_s += KAP[t, b, k] * gam
                 if nm and S > 1:
@@ -451,6 +507,17 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     mu[j, b] = keep_z * mu[j, b] + (1.0 - h[j, b] * h[j, b]) * wnu[j, b]
         # (C) pbar_t, dR, dW_zx, lam~
         for b in range(ub0, ub1):
+            if K == 3 and not feedback and not linear:   # one pass; pbar is never stored
+                r0 = rho[b, 0]
+                r1 = rho[b, 1]
+                r2 = rho[b, 2]
+                for n in range(N):
+                    q = P[t, b, n]
+                    dRt[0, n] += r0 * q
+                    dRt[1, n] += r1 * q
+                    dRt[2, n] += r2 * q
+                    lam[b, n] = keep_x * lam[b, n] + (1.0 - q * q) * (r0 * Rt[0, n] + r1 * Rt[1, n] + r2 * Rt[2, n])
+                continue
             c = rho[b, 0]
             for n in range(N):
                 pbar[n] = c * Rt[0, n]
