@@ -28,7 +28,9 @@ division (no Python ``ZeroDivisionError`` branch), which lets LLVM vectorise
 the element-wise loops, and the tanh of :mod:`~nmrnn_np._kernels.scalar`
 (shared with the low-rank kernels), which is branch-free and so vectorises
 too (numba has no vector tanh without Intel SVML; the C library ``tanh``
-costs 10-20 ns per call here against about 1.3 ns for this one). The LSTM's
+costs 10-20 ns per call here against 1.3-2 ns for this one). numba caches
+a kernel keyed on this file only, so an edit of the tanh in ``scalar.py``
+needs an edit here (or a cleared ``__pycache__``) to reach these kernels. The LSTM's
 sigmoid gates use it as ``(1 + tanh(a/2)) / 2``, the formula of the NumPy
 path.
 """

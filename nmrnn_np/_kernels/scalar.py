@@ -3,7 +3,9 @@ r"""Scalar functions of the numba kernels: a float64 tanh that LLVM can vectoris
 numba on these machines has no SVML, so ``math.tanh`` in a kernel is a scalar
 call into libm (~11 ns per value) and stops the loop around it from being
 vectorised. :func:`tanh` below is branch-free and calls no libm function:
-loops over it vectorise, ~1.3 ns per value (``docs/performance.md``), and
+loops over it vectorise (AVX2 is enough: there is no float-to-int
+conversion in it), 1.3-2 ns per value depending on the machine and its load
+(``docs/performance.md``), and
 it is accurate to ~1 ulp (against extended precision over the sample of
 ``tests/test_kernel_scalar.py``: max 2.6 ulp, mean 0.24 ulp; ``numpy.tanh``:
 1.2 and 0.22).
