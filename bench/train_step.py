@@ -1,22 +1,36 @@
-"""Time of one training step (forward + gradient + clip/AdamW update) for every model.
+"""Time of one training step (forward + gradient + clip/AdamW update) for every model, against JAX.
 
 Usage (from the repository root)::
 
-    python bench/train_step.py            # the table of docs/performance.md
+    python bench/train_step.py            # the tables of docs/performance.md
     python bench/train_step.py --quick    # smoke test
+    python bench/train_step.py --only single,load   # some tables: single, load, multitask, reference, grid
 
 A step is ``loss, grads = model.loss_and_grad(params, inputs, targets, mask,
-backend=...)`` (masked MSE) followed by ``nmrnn_np.optim.ClipAdamW(1e-2).update``
-(element-wise clip at 1, then AdamW: the authors' optimiser). Data: the
-Measure-Wait-Go training batch (40 conditions, T=110), tiled for B=400.
-
-Backends: ``numba`` (forward kernel as an autograd primitive whose VJP is the
-BPTT kernel), ``numpy`` (plain autograd through the Python loop: the
-reference), and numba disabled (``NMRNN_NP_DISABLE_NUMBA=1`` in a child
-process: in this design that *is* the numpy backend, timed separately to show
-it). JAX (bench/jax_peer.py, when jax is installed): the same NM-RNN equations
-and optimiser, one jitted step in float64, QR of L included. Times are median
+backend="numba")`` (masked MSE) followed by
+``nmrnn_np.optim.ClipAdamW(1e-2).update`` (element-wise clip at 1, then AdamW:
+the authors' optimiser). JAX (``bench/jax_peer.py``): the same equations and
+optimiser, one jitted step in float64, QR of L included. Times are median
 (min, max) in ms after warm-up calls (compilation excluded).
+
+Tables:
+
+* ``single`` (issue 14, target 1): the timing task (Measure-Wait-Go, B=40,
+  T=110) for the NM-RNN and its three parameter-matched baselines, this
+  process and JAX pinned to one core (``os.sched_setaffinity``).
+* ``load`` (target 2): the timing-task NM-RNN step while two busy-loop
+  processes compete for the cores (started and stopped here, each bounded to
+  a few minutes): the package with its default threads and environment, the
+  same with every thread count set to 1, and JAX with its defaults, each in
+  child processes run in turn (``--load-rounds``, best median kept).
+* ``multitask`` (target 3): the multitask sizes (B=100, T=100, U=7, O=3, one
+  batch of :class:`nmrnn_np.tasks.Multitask`), pinned to one core like
+  ``single``.
+* ``reference``: the timing-task NM-RNN on the readable NumPy/autograd path
+  and with numba disabled (``NMRNN_NP_DISABLE_NUMBA=1`` in a child process:
+  in this design that *is* the numpy backend).
+* ``grid``: the NM-RNN at N = 100, 400, 1600 and B = 40, 400 (not run by
+  default; slow).
 """
 from __future__ import annotations
 
@@ -25,31 +39,60 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from _common import fmt, load_line, machine, measure, mwg_data, parse_args, print_table, ratio
 
+TABLES = ("single", "load", "multitask", "reference", "grid")
+
 
 def _extra(parser):
-    # internal: the child process that times the package with numba disabled
-    parser.add_argument("--child-disabled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", default="single,load,multitask,reference",
+                        help=f"comma-separated tables among {','.join(TABLES)} (default: all but grid)")
+    parser.add_argument("--load-rounds", type=int, default=3,
+                        help="'load' table: child processes per path, run in turn; each row keeps the "
+                             "round with the lowest median (default 3)")
+    parser.add_argument("--busy-seconds", type=float, default=300.0,
+                        help="upper bound on the lifetime of each busy-loop process of the 'load' table")
+    # internal: a child process that times one step and prints JSON
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
 
 
 args = parse_args(__doc__.splitlines()[0], _extra)
+PINNED = None
+if args.child is None and hasattr(os, "sched_setaffinity"):
+    # pin before numpy, numba and jax start threads (threads inherit the mask)
+    PINNED = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {PINNED})
 
-import numpy as np  # noqa: E402  (after the BLAS thread count is set)
+import numpy as np  # noqa: E402  (after the BLAS thread count and the affinity are set)
 
 import jax_peer  # noqa: E402
 import nmrnn_np as nm  # noqa: E402
 from nmrnn_np.optim import ClipAdamW  # noqa: E402
 
-TIMING = dict(N=100, K=3, M=5)
+
+def timing_models():
+    return [("NM-RNN N=100 K=3 M=5", nm.NMRNN(N=100, K=3, M=5, U=3, O=1)),
+            ("LR-RNN N=106 K=3", nm.LowRankRNN(N=106, K=3, U=3, O=1)),
+            ("vanilla RNN N=31", nm.VanillaRNN(N=31, U=3, O=1)),
+            ("LSTM N=15", nm.LSTM(N=15, U=3, O=1))]
 
 
-def nmrnn(N=100, K=3, M=5):
-    return nm.NMRNN(N=N, K=K, M=M, U=3, O=1)
+def multitask_models():
+    return [("NM-RNN N=100 K=4 M=5", nm.NMRNN(N=100, K=4, M=5, U=7, O=3)),
+            ("LR-RNN N=100 K=4", nm.LowRankRNN(N=100, K=4, U=7, O=3)),
+            ("vanilla RNN N=100", nm.VanillaRNN(N=100, U=7, O=3)),
+            ("LSTM N=100", nm.LSTM(N=100, U=7, O=3))]
 
 
-def step_fn(model, params, data, backend):
+def multitask_data(batch=100):
+    from nmrnn_np.tasks import Multitask
+    b = Multitask(T=100).sample(0, batch)
+    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (b.inputs, b.targets, b.mask))
+
+
+def step_fn(model, params, data, backend="numba"):
     """One training step; the parameters are not advanced, so every call does the same work."""
     inputs, targets, mask = data
     opt = ClipAdamW(1e-2)
@@ -63,85 +106,157 @@ def step_fn(model, params, data, backend):
 
 
 def jax_step(model, params, data):
-    _, train_step = jax_peer.build(model.alpha_x, model.alpha_z)
-    inputs, targets, mask = data
-    init = model.initial_states(inputs.shape[0])
-    pj = jax_peer.to_device(params)
-    batch = jax_peer.to_device((init["x0"], init["z0"], inputs, targets, mask))
-    state = jax_peer.init_state(pj)
+    """The jitted JAX step of the same model; checks its loss against the model's first."""
     import jax
+    train_step = jax_peer.build_train_step(model)
+    inputs, targets, mask = data
+    init = jax_peer.to_device(model.initial_states(inputs.shape[0]))
+    pj = jax_peer.to_device(params)
+    batch = (init,) + jax_peer.to_device((inputs, targets, mask))
+    state = jax_peer.init_state(pj)
     _, _, loss = train_step(pj, state, batch)
     ours = model.loss(params, inputs, targets, mask, backend="numba")
     if abs(float(loss) - ours) > 1e-9 * max(1.0, abs(ours)):
-        raise RuntimeError(f"JAX peer loss {float(loss)} differs from the model's {ours}")
+        raise RuntimeError(f"JAX peer loss {float(loss)} differs from the model's {ours} ({type(model).__name__})")
     return lambda: jax.block_until_ready(train_step(pj, state, batch))
 
 
-def child_disabled() -> None:
-    """Run in a child process with NMRNN_NP_DISABLE_NUMBA=1: time the default backend."""
-    assert nm.default_backend() == "numpy", "numba was not disabled"
-    model = nmrnn(**TIMING)
-    t = measure(step_fn(model, model.init_params(0), mwg_data(40), backend=None), args.slow_repeats, warmup=1)
-    print(json.dumps(t))
+def reps(model, data):
+    inputs = data[0]
+    big = inputs.shape[0] * inputs.shape[1] * getattr(model, "N", 1) > 2_000_000
+    return max(5, args.repeats // 3) if big else args.repeats
 
 
-def disabled_row_timing() -> dict:
-    env = dict(os.environ, NMRNN_NP_DISABLE_NUMBA="1")
-    cmd = [sys.executable, __file__, "--child-disabled", "--slow-repeats", str(args.slow_repeats),
-           "--blas-threads", str(args.blas_threads)]
+def pinned_table(title, models, data, use_jax):
+    """Each model's numba step and its JAX step, both on this (pinned) process."""
+    rows, first = [], None
+    for label, m in models:
+        p = m.init_params(0)
+        f = measure(step_fn(m, p, data), reps(m, data))
+        j = measure(jax_step(m, p, data), reps(m, data)) if use_jax else None
+        first = first or f
+        rows.append([label, fmt(f), fmt(j), ratio(f, j), ratio(f, first)])
+    print(f"\n{title}")
+    print_table(["model", "numba step ms", "JAX step ms", "numba / JAX", "/ first row"], rows)
+
+
+# ----------------------------------------------------------------------------
+# child processes: one timed step configuration each
+# ----------------------------------------------------------------------------
+def child(spec: dict) -> None:
+    model = nm.NMRNN(N=100, K=3, M=5, U=3, O=1)
+    params = model.init_params(0)
+    data = mwg_data(40)
+    if spec["what"] == "jax":
+        fn, n, warm = jax_step(model, params, data), args.repeats, 2
+    elif spec["what"] == "numpy":
+        fn, n, warm = step_fn(model, params, data, backend=None), args.slow_repeats, 1
+    else:
+        fn, n, warm = step_fn(model, params, data), args.repeats, 2
+    print(json.dumps(measure(fn, n, warmup=warm)))
+
+
+def run_child(what: str, env_changes: dict, blas_threads: str) -> dict:
+    env = dict(os.environ)
+    for k, v in env_changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    cmd = [sys.executable, __file__, "--child", json.dumps(dict(what=what)), "--repeats", str(args.repeats),
+           "--slow-repeats", str(args.slow_repeats), "--blas-threads", blas_threads]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main() -> None:
-    use_jax = jax_peer.available() and not args.no_jax
-    print("\n".join(machine()))
-    print(f"repeats {args.repeats} (NumPy/autograd path {args.slow_repeats}); optimiser ClipAdamW(1e-2) "
-          "from nmrnn_np.optim\n")
-    data40 = mwg_data(40)
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
-    # 1. the timing-task NM-RNN on every path
-    model = nmrnn(**TIMING)
+
+def load_table(use_jax) -> None:
+    """The timing-task NM-RNN step with two busy loops competing for the cores."""
+    default_env = {k: None for k in THREAD_VARS}           # the user's defaults: no thread settings
+    single_env = {k: "1" for k in THREAD_VARS}
+    busy = ("import time\nend = time.monotonic() + %g\nwhile time.monotonic() < end:\n    pass\n"
+            % args.busy_seconds)
+    procs = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        start = os.getloadavg()[0]
+        rows = []
+        runs = {"default": [], "single": [], "jax": []}
+        for _ in range(args.load_rounds):   # in turn, so that a burst of other load hits every path
+            runs["default"].append(run_child("numba", default_env, "default"))
+            runs["single"].append(run_child("numba", single_env, "1"))
+            if use_jax:
+                runs["jax"].append(run_child("jax", default_env, "default"))
+        best = {k: min(v, key=lambda t: t["median"]) if v else None for k, v in runs.items()}
+        default, single, jx = best["default"], best["single"], best["jax"]
+        rows.append(["numba, default threads and environment", fmt(default), ratio(default, single), ratio(default, jx)])
+        rows.append(["numba, every thread count 1", fmt(single), "1", ratio(single, jx)])
+        rows.append(["JAX (jit, float64), default threads", fmt(jx), ratio(jx, single), "1" if jx else "-"])
+    finally:
+        for pr in procs:
+            pr.kill()
+            pr.wait()
+    print(f"\nUnder load: timing-task NM-RNN step (B=40, T=110) beside two busy loops "
+          f"(load average {start:.2f} after 0.5 s of them, {os.getloadavg()[0]:.2f} at the end; "
+          f"best of {args.load_rounds} child processes per row by median)")
+    print_table(["path", "step ms", "/ single-threaded", "/ JAX"], rows)
+
+
+def reference_table() -> None:
+    model = nm.NMRNN(N=100, K=3, M=5, U=3, O=1)
     params = model.init_params(0)
-    fast = measure(step_fn(model, params, data40, "numba"), args.repeats)
-    slow = measure(step_fn(model, params, data40, "numpy"), args.slow_repeats, warmup=1)
-    disabled = disabled_row_timing()
-    jx = measure(jax_step(model, params, data40), args.repeats) if use_jax else None
-    rows = [["NM-RNN N=100 K=3 M=5 (timing task)", "numba", fmt(fast), ratio(fast, jx), "1"],
-            ["", "numpy (autograd reference)", fmt(slow), ratio(slow, jx), ratio(slow, fast)],
-            ["", "numba disabled (= numpy backend)", fmt(disabled), ratio(disabled, jx), ratio(disabled, fast)],
-            ["", "JAX (jit, float64)", fmt(jx), "1" if jx else "-", ratio(jx, fast)]]
-    print("Timing-task NM-RNN, B=40, T=110")
-    print_table(["model", "path", "step ms", "/ JAX", "/ numba"], rows)
+    data = mwg_data(40)
+    fast = measure(step_fn(model, params, data), args.repeats)
+    slow = measure(step_fn(model, params, data, "numpy"), args.slow_repeats, warmup=1)
+    disabled = run_child("numpy", {"NMRNN_NP_DISABLE_NUMBA": "1"}, str(args.blas_threads))
+    rows = [["numba", fmt(fast), "1"],
+            ["numpy (autograd reference)", fmt(slow), ratio(slow, fast)],
+            ["numba disabled (= numpy backend, child process)", fmt(disabled), ratio(disabled, fast)]]
+    print("\nTiming-task NM-RNN on the reference path (B=40, T=110)")
+    print_table(["path", "step ms", "/ numba"], rows)
 
-    # 2. the parameter-matched baselines on the same data
-    rows = []
-    baselines = [("LR-RNN N=106 K=3", nm.LowRankRNN(N=106, K=3, U=3, O=1)),
-                 ("vanilla RNN N=31", nm.VanillaRNN(N=31, U=3, O=1)),
-                 ("LSTM N=15", nm.LSTM(N=15, U=3, O=1))]
-    for label, m in baselines:
-        p = m.init_params(0)
-        f = measure(step_fn(m, p, data40, "numba"), args.repeats)
-        s = measure(step_fn(m, p, data40, "numpy"), args.slow_repeats, warmup=1)
-        rows.append([label, fmt(f), fmt(s), ratio(s, f)])
-    print("\nBaselines, B=40, T=110")
-    print_table(["model", "numba step ms", "numpy step ms", "numpy / numba"], rows)
 
-    # 3. the NM-RNN at larger sizes and batches (fast path and JAX)
+def grid_table(use_jax) -> None:
     rows = []
-    grid = [(100, 40)] if args.quick else [(N, B) for B in (40, 400) for N in (100, 400, 1600)]
-    for N, B in grid:
-        m = nmrnn(N=N)
+    for N, B in [(N, B) for B in (40, 400) for N in (100, 400, 1600)]:
+        m = nm.NMRNN(N=N, K=3, M=5, U=3, O=1)
         p = m.init_params(0)
         data = mwg_data(B)
-        f = measure(step_fn(m, p, data, "numba"), args.repeats if N * B <= 40_000 else max(5, args.repeats // 4))
-        j = (measure(jax_step(m, p, data), args.repeats if N * B <= 40_000 else max(5, args.repeats // 4))
-             if use_jax else None)
+        n = args.repeats if N * B <= 40_000 else max(5, args.repeats // 4)
+        f = measure(step_fn(m, p, data), n)
+        j = measure(jax_step(m, p, data), n) if use_jax else None
         rows.append([f"N={N}", B, fmt(f), fmt(j), ratio(f, j)])
     print("\nNM-RNN (K=3, M=5) by size, T=110")
     print_table(["N", "B", "numba step ms", "JAX step ms", "numba / JAX"], rows)
+
+
+def main() -> None:
+    use_jax = jax_peer.available() and not args.no_jax
+    only = [t.strip() for t in args.only.split(",") if t.strip()]
+    unknown = set(only) - set(TABLES)
+    if unknown:
+        raise SystemExit(f"--only: unknown tables {sorted(unknown)}; choose among {list(TABLES)}")
+    print("\n".join(machine()))
+    print(f"repeats {args.repeats} (NumPy/autograd path {args.slow_repeats}); optimiser ClipAdamW(1e-2); "
+          f"pinned to core {PINNED}")
+    if "single" in only:
+        pinned_table("Timing task (B=40, T=110), one core", timing_models(), mwg_data(40), use_jax)
+    if "load" in only:
+        load_table(use_jax)
+    if "multitask" in only:
+        pinned_table("Multitask sizes (B=100, T=100, U=7, O=3), one core", multitask_models(),
+                     multitask_data(), use_jax)
+    if "reference" in only:
+        reference_table()
+    if "grid" in only:
+        grid_table(use_jax)
     print("\n" + load_line())
 
 
 if __name__ == "__main__":
-    child_disabled() if args.child_disabled else main()
+    if args.child is not None:
+        child(json.loads(args.child))
+    else:
+        main()

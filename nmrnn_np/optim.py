@@ -245,23 +245,41 @@ class Optimizer:
             raise ValueError(f"grads keys {sorted(grads)}, optimiser-state keys {sorted(state.mu)} and "
                              f"params keys {sorted(keys)} must be the same")
         for k in keys:
-            if np.shape(grads[k]) != np.shape(params[k]) or np.shape(state.mu[k]) != np.shape(params[k]):
+            shape = np.shape(params[k])
+            if np.shape(grads[k]) != shape or np.shape(state.mu[k]) != shape:
                 raise ValueError(f"grads[{k!r}] {np.shape(grads[k])}, state.mu[{k!r}] {np.shape(state.mu[k])} "
                                  f"and params[{k!r}] {np.shape(params[k])} must have the same shape")
-        g = self.transform_gradient({k: grads[k] for k in keys})
         t = state.count + 1
+        # The arithmetic runs once on all parameters concatenated into one vector (each entry
+        # sees the same operations, so the same bits as per array): a model has ~10 small
+        # arrays, and ~12 NumPy calls per array cost more than the arithmetic (~0.1 ms a step).
+        shapes = [np.shape(params[k]) for k in keys]
+        def flat(d):
+            return np.concatenate([np.ravel(np.asarray(d[k], dtype=np.float64)) for k in keys])
+
+        def split(v):
+            out, i = {}, 0
+            for k, shape in zip(keys, shapes):
+                n = math.prod(shape)
+                out[k] = v[i:i + n].reshape(shape)
+                i += n
+            return out
+
+        if self.clip is not None:   # clip_by_value on the concatenation: one call, the same numbers
+            g = np.clip(flat(grads), -self.clip, self.clip)
+        else:
+            g = flat(self.transform_gradient({k: grads[k] for k in keys}))
+        p, mu, nu = flat(params), flat(state.mu), flat(state.nu)
         # optax: update_moment / update_moment_per_elem_norm, then bias_correction
-        mu = {k: (1.0 - self.b1) * g[k] + self.b1 * state.mu[k] for k in keys}
-        nu = {k: (1.0 - self.b2) * (g[k] * g[k]) + self.b2 * state.nu[k] for k in keys}
+        mu = (1.0 - self.b1) * g + self.b1 * mu
+        nu = (1.0 - self.b2) * (g * g) + self.b2 * nu
         c1 = 1.0 - self.b1 ** t
         c2 = 1.0 - self.b2 ** t
-        new_params = {}
-        for k in keys:
-            p = np.asarray(params[k], dtype=np.float64)
-            u = (mu[k] / c1) / (np.sqrt(nu[k] / c2 + self.eps_root) + self.eps)
-            if self.weight_decay:
-                u = u + self.weight_decay * p
-            new_params[k] = p + (-self.lr) * u
+        u = (mu / c1) / (np.sqrt(nu / c2 + self.eps_root) + self.eps)
+        if self.weight_decay:
+            u = u + self.weight_decay * p
+        new_params = split(p + (-self.lr) * u)
+        mu, nu = split(mu), split(nu)
         return new_params, AdamState(t, mu, nu)
 
 

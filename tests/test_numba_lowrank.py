@@ -115,13 +115,15 @@ def test_lrrnn_every_variant_matches_numpy_and_finite_differences(variant):
     check_model(make_lrrnn(variant), seed=1000 + _variant_seed(variant))
 
 
-@pytest.mark.parametrize("rank", [1, 2])
-def test_rank_one_and_two_and_a_single_output(rank):
-    # K = 1 (S = K = 1 goes through the one-gain branch, which must equal the per-component one), O = 1
+@pytest.mark.parametrize("rank", [1, 2, 4, 5])
+def test_ranks_other_than_three_and_a_single_output(rank):
+    # K = 1 (S = K = 1 goes through the one-gain branch, which must equal the per-component one), O = 1;
+    # K < 3 runs the generic loops, K >= 3 the fused first-three-components loops plus one pass per extra
     v = dict.fromkeys(NM_OPTIONS, False)
     model = nm.NMRNN(N=6, K=rank, M=2, U=2, O=1)
     check_model(model, seed=3)
     check_model(make_nmrnn(dict(v, global_signal=True), K=rank), seed=4, fd=False)
+    check_model(nm.LowRankRNN(N=7, K=rank, U=2, O=1), seed=5, fd=False)
 
 
 def test_timing_task_size_agrees_to_1e12():
@@ -237,3 +239,25 @@ def test_bad_input_is_rejected_before_numba_runs(monkeypatch, what):
         if what != "nan_target":
             model.simulate(params, inputs, backend="numba", **states)
         model.loss_and_grad(params, inputs, targets, mask, backend="numba", **states)
+
+
+@pytest.mark.parametrize("density", ["dense", "sparse"])
+def test_dense_and_sparse_input_steps_match_numpy(density):
+    # the kernels form B_x u_t (and the dB_x term) by one BLAS product at steps with more nonzero
+    # inputs than trials, and by one pass over N per nonzero input otherwise: both must agree
+    model = nm.NMRNN(N=9, K=2, M=3, U=4, O=2)
+    params, inputs, targets, mask, states = problem(model, seed=11)
+    rng = np.random.default_rng(12)
+    if density == "dense":
+        inputs = rng.normal(size=inputs.shape)               # every entry nonzero: the product
+    else:
+        inputs = np.zeros(inputs.shape)                       # one nonzero entry per step: the passes
+        inputs[0, :, 1] = rng.normal(size=inputs.shape[1])
+    a = model.simulate(params, inputs, backend="numpy", **states).as_dict()
+    b = model.simulate(params, inputs, backend="numba", **states).as_dict()
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-12, atol=1e-12, err_msg=k)
+    loss_np, g_np = model.loss_and_grad(params, inputs, targets, mask, backend="numpy", **states)
+    loss_nb, g_nb = model.loss_and_grad(params, inputs, targets, mask, backend="numba", **states)
+    assert loss_nb == pytest.approx(loss_np, rel=1e-12)
+    assert_grads_close(g_nb, g_np, rtol=1e-10)

@@ -1,9 +1,9 @@
-"""The low-rank kernels run their trials in a fixed number of chunks, one thread per chunk.
+"""The numbers of the fast path do not depend on numba's thread count.
 
-The chunks do not depend on the number of threads and the per-chunk
-gradient sums are added in chunk order, so the numbers must be the same to
-the bit with one thread and with two (and the same as a serial run through
-the per-chunk kernels).
+The low-rank kernels run every trial on the calling thread (a thread pool
+inside them collapsed under load, see docs/performance.md), so one and two
+numba threads must give the same bits; this guards any future parallel
+driver as well.
 """
 from __future__ import annotations
 

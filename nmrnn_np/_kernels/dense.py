@@ -28,7 +28,9 @@ division (no Python ``ZeroDivisionError`` branch), which lets LLVM vectorise
 the element-wise loops, and the tanh of :mod:`~nmrnn_np._kernels.scalar`
 (shared with the low-rank kernels), which is branch-free and so vectorises
 too (numba has no vector tanh without Intel SVML; the C library ``tanh``
-costs 10-20 ns per call here against about 1.3 ns for this one). The LSTM's
+costs 10-20 ns per call here against 1.3-2 ns for this one). numba caches
+a kernel keyed on this file only, so an edit of the tanh in ``scalar.py``
+needs an edit here (or a cleared ``__pycache__``) to reach these kernels. The LSTM's
 sigmoid gates use it as ``(1 + tanh(a/2)) / 2``, the formula of the NumPy
 path.
 """
@@ -261,7 +263,6 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
     #   dL/dW_h = sum zbar_t h_{t-1}^T   dL/dW_u = sum zbar_t u_t^T   dL/db = sum zbar_t
     #   dL/dC   = sum g_{y,t} h_t^T
     # (accumulated step by step; see rnn_backward for why).
-    dz = np.empty((B, N4))
     direct = np.empty((B, N))
     hbar_next = np.zeros((B, N))  # W_h^T zbar_{t+1}
     cbar_next = np.zeros((B, N))  # cbar_{t+1} f_{t+1}
@@ -272,7 +273,15 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
     dWh[:] = 0.0
     dbias[:] = 0.0
     dC[:] = 0.0
+    # dW_h, dW_u and dC: one product per block of TC steps (fewer, larger BLAS calls; at
+    # small N the per-step calls cost more than their arithmetic), each block small enough,
+    # m n k <= 2^18, that OpenBLAS runs it on one thread (see rnn_backward)
+    TC = max(1, 262144 // (B * N4 * N))
+    dzs = np.empty((TC, B, N4))
     for t in range(T - 1, -1, -1):
+        t_hi = T - 1 - ((T - 1 - t) // TC) * TC     # the block of steps t_lo..t_hi holding t
+        t_lo = max(0, t_hi - TC + 1)
+        dz = dzs[t - t_lo]
         np.dot(g_y[t], C, direct)
         g, tct, cp = gates[t], tc[t], c[t]  # c[t] = c_{t-1}
         for b in range(B):
@@ -286,12 +295,15 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
                 dz[b, N2 + i] = hbar * tcv * (og * (1.0 - og))
                 dz[b, N3 + i] = cbar * ig * ((1.0 - gg) * (1.0 + gg))
                 cbar_next[b, i] = cbar * fg
-        np.dot(dz.T, h[t], tmp_Wh)  # h[t] = h_{t-1}
-        _add_into(dWh, tmp_Wh)
-        np.dot(dz.T, u[t], tmp_Wu)
-        _add_into(dWu, tmp_Wu)
-        np.dot(g_y[t].T, h[t + 1], tmp_C)
-        _add_into(dC, tmp_C)
+        if t == t_lo:   # the block is complete: its products
+            rows = (t_hi - t_lo + 1) * B
+            zb = dzs[:t_hi - t_lo + 1].reshape(rows, N4)
+            np.dot(zb.T, h[t_lo:t_hi + 1].reshape(rows, N), tmp_Wh)  # h[t] = h_{t-1}
+            _add_into(dWh, tmp_Wh)
+            np.dot(zb.T, u[t_lo:t_hi + 1].reshape(rows, U), tmp_Wu)
+            _add_into(dWu, tmp_Wu)
+            np.dot(g_y[t_lo:t_hi + 1].reshape(rows, O).T, h[t_lo + 1:t_hi + 2].reshape(rows, N), tmp_C)
+            _add_into(dC, tmp_C)
         for b in range(B):
             for k in range(N4):
                 dbias[k] += dz[b, k]

@@ -41,22 +41,17 @@ subnetwork (M, S ~ 5 units) runs for all trials at once on (M, B) arrays,
 vectorised over the batch (per trial it would be a chain of short scalar
 loops and dependent tanh calls).
 
-Threads: :func:`lowrank_forward` and :func:`lowrank_backward` are
-``parallel=True`` drivers that split the trials into ``min(B, _CHUNKS)``
-contiguous chunks (``_CHUNKS = 2``) and run the time-outer loop above
-(:func:`_forward_trials`, :func:`_backward_trials`) on each chunk in a
-``prange``: one fork/join per kernel call, not per time step. The chunks do
-not depend on the number of threads, and in the backward each chunk
-accumulates its own gradient buffers, which are then added in chunk order,
-so the results are the same to the bit with any thread count
-(``tests/test_numba_threads.py``). The per-chunk kernels loop over
-``range(uint64(b0), uint64(b1))``: with a signed start numba cannot prove the
-index non-negative and emits negative-index wrap-around code on every
-access (1.22 -> 1.49 ms forward, 1.03 -> 1.41 ms backward). More chunks cost
-single-thread time (8 chunks: +0.35 ms forward), so there are two, one per
-core of the machines this was measured on. Worker processes of the MWG
-experiment start with ``NUMBA_NUM_THREADS=1``
-(:func:`~nmrnn_np.experiments.mwg.make_executor`).
+Threads: none. :func:`lowrank_forward` and :func:`lowrank_backward` run
+every trial on the calling thread (:func:`_forward_trials` and
+:func:`_backward_trials` on ``0:B``), so the results cannot depend on a thread
+count. An earlier version ran two fixed chunks of trials in a ``prange``: 30%
+faster on a quiet two-core machine, but a fork/join waits for the slower
+thread, and beside two busy processes a training step took 279 ms instead of
+~5 (``docs/performance.md``). Parallelism belongs one level up: the
+experiments run one single-threaded training run per core. The per-trial
+loops run over ``range(uint64(b0), uint64(b1))``: with a signed start numba
+cannot prove the index non-negative and emits negative-index wrap-around code
+on every access (1.22 -> 1.49 ms forward, 1.03 -> 1.41 ms backward).
 
 Speed levers, each measured (numbers in ``docs/performance.md``):
 
@@ -80,18 +75,16 @@ Speed levers, each measured (numbers in ``docs/performance.md``):
 * passes over N are fused where the data allow (the leak with the first
   rank-1 term, the readout with the store of x_t);
 * zero entries of ``u_t`` and of the output cotangent are skipped (task
-  inputs are mostly zero; masked losses give zero cotangents).
+  inputs are mostly zero; masked losses give zero cotangents); at steps with
+  more nonzero inputs than trials (the multitask inputs) ``B_x u_t`` and the
+  ``dB_x`` term are one BLAS product per step instead (:func:`_dense_inputs`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._backend import HAVE_NUMBA, njit
+from .._backend import njit
 
-if HAVE_NUMBA:
-    from numba import prange
-else:  # pragma: no cover
-    prange = range
 from .scalar import sigmoid, tanh
 
 #: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
@@ -102,13 +95,29 @@ _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
 # forward
 # ----------------------------------------------------------------------------
 @njit(**_FAST)
+def _dense_inputs(inputs_tub, t, Ux, ub0, ub1):
+    """True when u^x_t has more nonzero entries than trials: then B_x u^x_t (and, in the backward,
+    the dB_x term) is one BLAS matrix product for the step, else one pass over N per nonzero entry.
+
+    (The Measure-Wait-Go inputs are mostly zero; the multitask inputs have a fixation and a
+    context channel on at nearly every step.)
+    """
+    nnz = 0
+    for j in range(Ux):
+        for b in range(ub0, ub1):
+            if inputs_tub[t, j, b] != 0.0:
+                nnz += 1
+    return nnz > ub1 - ub0
+
+
+@njit(**_FAST)
 def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
                     Y, X, Z, Sg, P, KAP, GV, b0, b1):
     """Forward Euler over T steps for trials ``b0:b1``, writing into preallocated outputs.
 
     (Called by :func:`lowrank_forward`, which has the same arguments without
-    ``b0, b1`` and runs the trial chunks in parallel.)
+    ``b0, b1`` and runs it on ``0:B``.)
 
     Parameters
     ----------
@@ -158,6 +167,8 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     drive = np.empty((M, B))
     sg = np.ones((max(S, 1), B))
     g = np.empty(K)
+    ut = np.zeros((B, Ux))   # u^x_t of the chunk's trials (zero rows elsewhere)
+    bu = np.empty((B, N))    # B_x u^x_t, when computed by one matrix product (dense inputs)
     for b in range(ub0, ub1):
         for n in range(N):
             xs[b, n] = x0[b, n]
@@ -168,6 +179,25 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         tp = t if for_backward else 0
         # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
         for b in range(ub0, ub1):
+            if K >= 3 and not linear:   # one pass for tanh and the first three dots
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                for n in range(N):
+                    q = tanh(xs[b, n])
+                    P[tp, b, n] = q
+                    a0 += Rt[0, n] * q
+                    a1 += Rt[1, n] * q
+                    a2 += Rt[2, n] * q
+                KAP[t, b, 0] = a0
+                KAP[t, b, 1] = a1
+                KAP[t, b, 2] = a2
+                for k in range(3, K):
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Rt[k, n] * P[tp, b, n]
+                    KAP[t, b, k] = acc
+                continue
             if linear:
                 for n in range(N):
                     P[tp, b, n] = xs[b, n]
@@ -221,21 +251,42 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j];
         #     y_t = C x_t + d
         # (passes over N are fused where they can be: each pass costs loads and stores)
+        dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
+        if dense_u:   # one (B, U_x) x (U_x, N) product instead of a pass over N per nonzero input
+            for b in range(ub0, ub1):
+                for j in range(Ux):
+                    ut[b, j] = inputs[b, t, j]
+            np.dot(ut, BxT, bu)
         for b in range(ub0, ub1):
             for k in range(K):
                 g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
-            c = g[0]
-            for n in range(N):
-                xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
-            for k in range(1, K):
-                c = g[k]
+            if K >= 3:   # the leak and the first three rank-1 terms in one pass
+                g0 = g[0]
+                g1 = g[1]
+                g2 = g[2]
                 for n in range(N):
-                    xs[b, n] += c * Lt[k, n]
-            for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
+                    xs[b, n] = keep_x * xs[b, n] + g0 * Lt[0, n] + g1 * Lt[1, n] + g2 * Lt[2, n]
+                for k in range(3, K):
+                    c = g[k]
                     for n in range(N):
-                        xs[b, n] += c * BxT[j, n]
+                        xs[b, n] += c * Lt[k, n]
+            else:
+                c = g[0]
+                for n in range(N):
+                    xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
+                for k in range(1, K):
+                    c = g[k]
+                    for n in range(N):
+                        xs[b, n] += c * Lt[k, n]
+            if dense_u:
+                for n in range(N):
+                    xs[b, n] += alpha_x * bu[b, n]
+            else:
+                for j in range(Ux):
+                    c = alpha_x * inputs[b, t, j]
+                    if c != 0.0:
+                        for n in range(N):
+                            xs[b, n] += c * BxT[j, n]
             acc = d[0]
             if for_backward:
                 for k in range(K):
@@ -269,7 +320,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     r"""Gradient of ``J = sum(gY * Y)`` over trials ``b0:b1`` w.r.t. every parameter, accumulated into the outputs.
 
     (Called by :func:`lowrank_backward`, which has the same arguments without
-    ``b0, b1``, gives each chunk zeroed buffers and adds them in chunk order.)
+    ``b0, b1``, and runs it on ``0:B`` into zeroed outputs.)
 
     Inputs are those of :func:`lowrank_forward` plus what it stored with
     ``for_backward`` (``GV``, ``P`` and ``KAP`` time-major, ``Z``, ``Sg``) and
@@ -331,7 +382,11 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     h = np.empty((M, B))
     wnu = np.empty((M, B))
     sk = np.ones(K)
+    dots = np.empty(K)       # L^T lam_t of one trial
+    ut = np.zeros((Ux, B))   # a_x u^x_t of the chunk's trials (zero columns elsewhere)
+    tmp_bx = np.empty((Ux, N))
     for t in range(T - 1, -1, -1):
+        dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
         # (A) lam_t, dC, dd, gam_t, dL, dB_x, rho_t, om_t
         for b in range(ub0, ub1):
             for o in range(O):
@@ -346,25 +401,62 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
             if nm:
                 for k in range(K):
                     sk[k] = Sg[b, t, k if S > 1 else 0]
+            if K >= 3:   # one pass over lam for the first three dots and dL rows
+                c0 = alpha_x * scale * sk[0] * KAP[t, b, 0]          # a_x g_tk
+                c1 = alpha_x * scale * sk[1] * KAP[t, b, 1]
+                c2 = alpha_x * scale * sk[2] * KAP[t, b, 2]
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                for n in range(N):
+                    v = lam[b, n]
+                    a0 += Lt[0, n] * v
+                    a1 += Lt[1, n] * v
+                    a2 += Lt[2, n] * v
+                    dLt[0, n] += c0 * v
+                    dLt[1, n] += c1 * v
+                    dLt[2, n] += c2 * v
+                dots[0] = a0
+                dots[1] = a1
+                dots[2] = a2
+                for k in range(3, K):
+                    c = alpha_x * scale * sk[k] * KAP[t, b, k]
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Lt[k, n] * lam[b, n]
+                        dLt[k, n] += c * lam[b, n]
+                    dots[k] = acc
+            else:
+                for k in range(K):
+                    c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
+                    acc = 0.0
+                    for n in range(N):
+                        acc += Lt[k, n] * lam[b, n]
+                        dLt[k, n] += c * lam[b, n]
+                    dots[k] = acc
             acc_s = 0.0
             for k in range(K):
-                c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
-                acc = 0.0
-                for n in range(N):
-                    acc += Lt[k, n] * lam[b, n]
-                    dLt[k, n] += c * lam[b, n]
-                gam = alpha_x * acc
+                gam = alpha_x * dots[k]
                 rho[b, k] = scale * sk[k] * gam
                 acc_s += KAP[t, b, k] * gam
                 if nm and S > 1:
                     om[k, b] = scale * KAP[t, b, k] * gam * sk[k] * (1.0 - sk[k])
             if nm and S == 1:
                 om[0, b] = scale * acc_s * sk[0] * (1.0 - sk[0])
+            if not dense_u:
+                for j in range(Ux):
+                    c = alpha_x * inputs[b, t, j]
+                    if c != 0.0:
+                        for n in range(N):
+                            dBxT[j, n] += c * lam[b, n]
+        if dense_u:   # dB_x^T += (a_x u^x_t)^T lam_t as one (U_x, B) x (B, N) product
             for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
-                    for n in range(N):
-                        dBxT[j, n] += c * lam[b, n]
+                for b in range(ub0, ub1):
+                    ut[j, b] = alpha_x * inputs_tub[t, j, b]
+            np.dot(ut, lam, tmp_bx)
+            for j in range(Ux):
+                for n in range(N):
+                    dBxT[j, n] += tmp_bx[j, n]
         # (B) da, dA, mu_t, nu_t, dW_z, dB_z, db_zx, mu~
         if nm:
             for m in range(M):
@@ -415,6 +507,17 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     mu[j, b] = keep_z * mu[j, b] + (1.0 - h[j, b] * h[j, b]) * wnu[j, b]
         # (C) pbar_t, dR, dW_zx, lam~
         for b in range(ub0, ub1):
+            if K == 3 and not feedback and not linear:   # one pass; pbar is never stored
+                r0 = rho[b, 0]
+                r1 = rho[b, 1]
+                r2 = rho[b, 2]
+                for n in range(N):
+                    q = P[t, b, n]
+                    dRt[0, n] += r0 * q
+                    dRt[1, n] += r1 * q
+                    dRt[2, n] += r2 * q
+                    lam[b, n] = keep_x * lam[b, n] + (1.0 - q * q) * (r0 * Rt[0, n] + r1 * Rt[1, n] + r2 * Rt[2, n])
+                continue
             c = rho[b, 0]
             for n in range(N):
                 pbar[n] = c * Rt[0, n]
@@ -453,60 +556,25 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
 
 
 # ----------------------------------------------------------------------------
-# drivers: a fixed number of trial chunks, run in parallel
+# drivers: all trials on the calling thread
 # ----------------------------------------------------------------------------
-#: trials are split into this many chunks (at most B), whatever the number of threads, so
-#: that the gradient sums, and hence the bits, do not depend on the thread count
-_CHUNKS = 2
-
-
-@njit(parallel=True, **_FAST)
+@njit(**_FAST)
 def lowrank_forward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
                     alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
                     Y, X, Z, Sg, P, KAP, GV):
-    """Forward Euler over T steps for B trials: :func:`_forward_trials` on each chunk of trials, in parallel."""
-    B = inputs.shape[0]
-    nc = min(B, _CHUNKS)
-    for c in prange(nc):
-        _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
-                        alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
-                        Y, X, Z, Sg, P, KAP, GV, c * B // nc, (c + 1) * B // nc)
+    """Forward Euler over T steps for all B trials (:func:`_forward_trials` on ``0:B``)."""
+    _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b_zx,
+                    alpha_x, alpha_z, scale, nm, feedback, linear, for_backward,
+                    Y, X, Z, Sg, P, KAP, GV, 0, inputs.shape[0])
 
 
-@njit(parallel=True, **_FAST)
+@njit(**_FAST)
 def lowrank_backward(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                      alpha_x, alpha_z, scale, nm, feedback, linear,
                      GV, Z, Sg, P, KAP, gY,
                      dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx):
-    """BPTT (see :func:`_backward_trials`) on each chunk of trials in parallel; gradients accumulated into the outputs."""
-    B = inputs.shape[0]
-    nc = min(B, _CHUNKS)
-    gLt = np.zeros((nc,) + dLt.shape)
-    gRt = np.zeros((nc,) + dRt.shape)
-    gBxT = np.zeros((nc,) + dBxT.shape)
-    gC = np.zeros((nc,) + dC.shape)
-    gd = np.zeros((nc,) + dd.shape)
-    gW_z = np.zeros((nc,) + dW_z.shape)
-    gB_z = np.zeros((nc,) + dB_z.shape)
-    gA = np.zeros((nc,) + dA.shape)
-    ga = np.zeros((nc,) + da.shape)
-    gW_zx = np.zeros((nc,) + dW_zx.shape)
-    gb_zx = np.zeros((nc,) + db_zx.shape)
-    for c in prange(nc):
-        _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
-                         alpha_x, alpha_z, scale, nm, feedback, linear,
-                         GV, Z, Sg, P, KAP, gY,
-                         gLt[c], gRt[c], gBxT[c], gC[c], gd[c], gW_z[c], gB_z[c], gA[c], ga[c], gW_zx[c], gb_zx[c],
-                         c * B // nc, (c + 1) * B // nc)
-    for c in range(nc):
-        dLt += gLt[c]
-        dRt += gRt[c]
-        dBxT += gBxT[c]
-        dC += gC[c]
-        dd += gd[c]
-        dW_z += gW_z[c]
-        dB_z += gB_z[c]
-        dA += gA[c]
-        da += ga[c]
-        dW_zx += gW_zx[c]
-        db_zx += gb_zx[c]
+    """BPTT (see :func:`_backward_trials`) for all B trials; gradients accumulated into the (zeroed) outputs."""
+    _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
+                     alpha_x, alpha_z, scale, nm, feedback, linear,
+                     GV, Z, Sg, P, KAP, gY,
+                     dLt, dRt, dBxT, dC, dd, dW_z, dB_z, dA, da, dW_zx, db_zx, 0, inputs.shape[0])

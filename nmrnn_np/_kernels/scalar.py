@@ -3,7 +3,9 @@ r"""Scalar functions of the numba kernels: a float64 tanh that LLVM can vectoris
 numba on these machines has no SVML, so ``math.tanh`` in a kernel is a scalar
 call into libm (~11 ns per value) and stops the loop around it from being
 vectorised. :func:`tanh` below is branch-free and calls no libm function:
-loops over it vectorise, ~1.3 ns per value (``docs/performance.md``), and
+loops over it vectorise (AVX2 is enough: there is no float-to-int
+conversion in it), 1.3-2 ns per value depending on the machine and its load
+(``docs/performance.md``), and
 it is accurate to ~1 ulp (against extended precision over the sample of
 ``tests/test_kernel_scalar.py``: max 2.6 ulp, mean 0.24 ulp; ``numpy.tanh``:
 1.2 and 0.22).
@@ -62,17 +64,34 @@ if HAVE_NUMBA:
             return builder.bitcast(args[0], _ir.DoubleType())
 
         return sig, codegen
+
+    @_intrinsic
+    def _float_to_bits(typingctx, x):
+        """Reinterpret the 64 bits of a float64 as an int64 (no conversion)."""
+        sig = _types.int64(_types.float64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.IntType(64))
+
+        return sig, codegen
 else:  # pragma: no cover - the kernels only run under numba
     import struct as _struct
 
     def _bits_to_float(bits):
         return _struct.unpack("<d", _struct.pack("<q", int(bits)))[0]
 
+    def _float_to_bits(x):
+        return _struct.unpack("<q", _struct.pack("<d", float(x)))[0]
+
 # Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
 # exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _LOG2E = 1.44269504088896338700e+00
+# 1.5 * 2**52: v + _SHIFT rounds v (|v| < 2**51) to the nearest integer k, which then sits
+# in the low mantissa bits of the sum (so k needs no float -> int conversion, an
+# instruction AVX2 does not have for vectors of float64: LLVM would go scalar for it)
+_SHIFT = 6755399441055744.0
 # exp(r) = (2 + r + d(r)) / (2 - r + d(r)) with d(r) = r^2 P(r^2) on |r| <= ln2/2:
 # the minimax coefficients of the classic fdlibm / Cephes exp (public domain).
 _E1 = 1.66666666666666019037e-01
@@ -100,17 +119,21 @@ def tanh(x: float) -> float:
     The first form is used below |x| = 0.55 (no cancellation: for k = 0 it is
     ``r / (2 + d)``, exact to rounding even for tiny x), the second above (the
     small term ``2/(E+2)`` carries all the error). Both are computed and one
-    is selected, and ``2^k`` is built from the exponent bits, so there is no
-    branch and no call to libm. Odd bit for bit (the sign is copied from x,
+    is selected, and ``2^k`` is built from the exponent bits (k is rounded
+    with the 1.5 * 2^52 shift, not converted from float to int, so the whole
+    loop stays in AVX2 vectors), so there is no branch and no call to libm. Odd bit for bit (the sign is copied from x,
     so -0.0 stays -0.0); NaN gives NaN; +-inf gives +-1. Compiled without
     ``reassoc``, which would undo the Cody-Waite reduction (see the module
     docstring).
     """
     a = min(abs(x), _TANH_SATURATION)
     y = 2.0 * a
-    kf = np.floor(y * _LOG2E + 0.5)
+    shifted = y * _LOG2E + _SHIFT                 # k = round(y / ln2) in the low mantissa bits
+    kf = shifted - _SHIFT
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
-    two_k = _bits_to_float((np.int64(kf) + 1023) << 52)
+    # 2^k: the low bits of `shifted` are 2^51 + k; shifting left by 52 drops the 2^51 and
+    # puts k + 1023 (0 <= k <= 58) in the exponent field
+    two_k = _bits_to_float((_float_to_bits(shifted) + 1023) << 52)
     t = r * r
     dr = t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * _E5))))
     D = (2.0 - r) + dr
