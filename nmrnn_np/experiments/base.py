@@ -220,6 +220,10 @@ class Experiment:
         """The numbers of a trained run (JSON-serialisable); stored in its ``result.json``."""
         return {}
 
+    def progress_line(self, result: Mapping[str, Any]) -> str:
+        """A few numbers of a finished run for the console line the runner prints ("" for none)."""
+        return ""
+
     def model_metadata(self, ctx: RunContext) -> dict[str, Any]:
         """Metadata saved with ``model.npz``."""
         return {"experiment": self.name, **{k: v for k, v in ctx.run.items()}}

@@ -373,6 +373,12 @@ class MeasureWaitGoExperiment(Experiment):
     def evaluate(self, ctx: RunContext, model, params) -> dict[str, Any]:
         return evaluate_params(model, params, ctx.settings)
 
+    def progress_line(self, result: Mapping[str, Any]) -> str:
+        def fmt(v):
+            return "n/a" if v is None else f"{v:.2e}"
+        return (f"train {fmt(result.get('train_loss'))}, trained {fmt(get_dotted(result, 'l2.trained'))}, "
+                f"extrapolated {fmt(get_dotted(result, 'l2.extrapolated'))}")
+
     def model_metadata(self, ctx: RunContext) -> dict[str, Any]:
         return {"experiment": "mwg", "model": ctx.run["model"], "seed": ctx.seed, "config": dict(ctx.settings)}
 

@@ -826,7 +826,9 @@ def run_experiment(experiment: str | Experiment, settings: Mapping[str, Any] | N
         status = res.get("status")
         if status == "done":
             finished += 1
-            log(f"  [{finished}/{len(specs)}] {res['run']}: done in {res.get('wall_time', 0.0):.0f} s")
+            extra = exp.progress_line(res)
+            log(f"  [{finished}/{len(specs)}] {res['run']}: {extra + ' ' if extra else ''}"
+                f"({res.get('wall_time', 0.0):.0f} s)")
         elif status == "failed":
             failed[res["run"]] = res.get("reason", "unknown")
             log(f"  {res['run']}: FAILED: {res.get('reason')}")
