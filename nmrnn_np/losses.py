@@ -168,16 +168,16 @@ def masked_mse(y, targets, mask=None):
 
     .. math:: \mathcal{L} = \frac{\sum_{b,t,o} m_{bto} (y_{bto} - \hat y_{bto})^2}{\sum_{b,t,o} m_{bto}}
 
+    The arguments are checked first (shapes, finiteness of ``targets`` and
+    ``mask``); ``model.loss`` checks them once and then calls the primitive
+    directly.
+
     Parameters
     ----------
     y, targets : array (B, T, O)
     mask : array (B, T), (B, T, 1) or (B, T, O), optional
         Non-negative weights broadcast to (B, T, O) (the denominator counts
         every broadcast entry); ``None`` is all ones, the plain mean.
-
-    The arguments are checked first (shapes, finiteness of ``targets`` and
-    ``mask``); ``model.loss`` checks them once and then calls the primitive
-    directly.
     """
     y, targets, mask = _check(y, targets, mask)
     return _masked_mse(y, targets, mask)
