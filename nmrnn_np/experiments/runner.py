@@ -68,6 +68,7 @@ __all__ = ["EXPERIMENTS", "register", "get_experiment", "resolve_settings", "par
 #: experiment name -> "module:attribute" of its :class:`Experiment` (imported when first used)
 EXPERIMENTS: dict[str, str] = {
     "mwg": "nmrnn_np.experiments.mwg:EXPERIMENT",
+    "multitask": "nmrnn_np.experiments.multitask:EXPERIMENT",
 }
 
 EXECUTORS = ("process", "dask", "inline")
