@@ -30,6 +30,9 @@ NAMES: dict[str, dict[str, str]] = {
     "lstm": {**{f"W_{q}u": f"weights_{q}u" for q in GATES}, **{f"W_{q}h": f"weights_{q}h" for q in GATES},
              **{f"b_{q}": f"bias_{q}h" for q in GATES}, "C": "readout_weights"},
 }
+#: the options of the authors' element-finder NM-RNN (feedback x -> z, recurrent term / N, no QR of L,
+#: no readout bias); :mod:`nmrnn_np.experiments.eft` builds its NM-RNNs with these
+EFT_NMRNN_OPTIONS: dict[str, Any] = dict(feedback=True, divide_by_N=True, orthonormalize=False, readout_bias=False)
 _HYPER = {"nm_rnn": ("tau_x", "tau_z", "orthonormalize"),
           "context_nm_rnn": ("tau_x", "tau_z", "orthonormalize"),
           "eft_nm_rnn": ("tau_x", "tau_z"),
@@ -95,8 +98,7 @@ def from_reference_params(kind: str, ref_params: Mapping[str, Any], **hyper) -> 
     elif kind == "eft_nm_rnn":
         N, K = p["L"].shape
         model = NMRNN(N=N, K=K, M=p["W_z"].shape[0], U=p["B_z"].shape[1], O=p["C"].shape[0],
-                      signal_dim=p["A"].shape[0], feedback=True, divide_by_N=True, orthonormalize=False,
-                      readout_bias=False, **hyper)
+                      signal_dim=p["A"].shape[0], **EFT_NMRNN_OPTIONS, **hyper)
     elif kind == "lr_rnn":
         N, K = p["L"].shape
         model = LowRankRNN(N=N, K=K, U=p["B_x"].shape[1], O=p["C"].shape[0], **hyper)

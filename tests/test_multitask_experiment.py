@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nmrnn_np import load_model, make_model
+from nmrnn_np.models import nearest_size
 from nmrnn_np.cli import main
 from nmrnn_np.experiments import multitask as mt
 from nmrnn_np.experiments import runner
@@ -100,11 +101,15 @@ def test_pretraining_tasks_and_sizes():
     assert counts["lrrnn"]["retrain"]["trainable"] == 700 and counts["rnn"]["retrain"]["trainable"] == 700
     assert counts["lstm"]["retrain"]["trainable"] == 2800
     # matched sizes are the nearest to the NM-RNN's count
-    assert mt.nearest_size("lrrnn", 1482, K=4, U=6, O=3) == mt.MATCHED_SIZES["lrrnn"]["N"]
-    assert mt.nearest_size("rnn", 1482, U=6, O=3) == mt.MATCHED_SIZES["rnn"]["N"]
-    assert mt.nearest_size("lstm", 1482, U=6, O=3) == mt.MATCHED_SIZES["lstm"]["N"]
+    assert nearest_size("lrrnn", 1482, K=4, U=6, O=3) == mt.MATCHED_SIZES["lrrnn"]["N"]
+    assert nearest_size("rnn", 1482, U=6, O=3) == mt.MATCHED_SIZES["rnn"]["N"]
+    assert nearest_size("lstm", 1482, U=6, O=3) == mt.MATCHED_SIZES["lstm"]["N"]
     with pytest.raises(ValueError, match="budget must be a positive int"):
-        mt.nearest_size("rnn", 0, U=6, O=3)
+        nearest_size("rnn", 0, U=6, O=3)
+    with pytest.raises(TypeError, match="chooses N"):
+        nearest_size("rnn", 100, N=3, U=6, O=3)
+    with pytest.raises(ValueError, match="name"):
+        nearest_size("gru", 100, U=6, O=3)
 
 
 class _Echo:

@@ -150,7 +150,7 @@ class Ablation:
 
 
 def ablate_components(model: NMRNN, params: Mapping[str, np.ndarray], inputs, targets, mask=None,
-                      mode: str = "mean", components: Sequence[int] | None = None) -> Ablation:
+                      mode: str = "mean", components: Sequence[int] | None = None, **initial_states) -> Ablation:
     """Clamp each component of s in turn and measure the output error.
 
     Parameters
@@ -163,6 +163,8 @@ def ablate_components(model: NMRNN, params: Mapping[str, np.ndarray], inputs, ta
         What each component is clamped to (:func:`clamp_values`).
     components : sequence of int, optional
         Components to ablate (default all S).
+    **initial_states
+        ``x0``, ``z0`` as in :meth:`NMRNN.simulate` (0.1 everywhere by default).
     """
     if not isinstance(model, NMRNN):
         raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
@@ -177,11 +179,11 @@ def ablate_components(model: NMRNN, params: Mapping[str, np.ndarray], inputs, ta
     inputs = model.check_inputs(inputs)
     # check targets and mask before the simulations (as model.loss would)
     model._check_targets(inputs, targets, mask)
-    base = simulate_nmrnn_clamped(model, params, inputs)
+    base = simulate_nmrnn_clamped(model, params, inputs, **initial_states)
     values = clamp_values(base["s"], mode)
     outs, errs = [], []
     for k in comps:
-        run = simulate_nmrnn_clamped(model, params, inputs, clamp={k: values[:, k]})
+        run = simulate_nmrnn_clamped(model, params, inputs, clamp={k: values[:, k]}, **initial_states)
         outs.append(run["y"])
         errs.append(masked_l2(run["y"], targets, mask))
     return Ablation(mode=mode, baseline_error=masked_l2(base["y"], targets, mask), errors=np.array(errs),

@@ -56,7 +56,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..metrics import masked_l2, percent_correct
-from ..models import make_model
+from ..models import make_model, nearest_size
 from ..models.base import RecurrentModel
 from ..optim import OPTIMIZERS
 from ..tasks import Multitask
@@ -66,7 +66,7 @@ from .summary import Column, count_better, get_dotted
 
 __all__ = ["EXPERIMENT", "MultitaskExperiment", "MODEL_NAMES", "MODEL_LABELS", "FOUR_TASKS", "AUTHORS_SIZES",
            "MATCHED_SIZES", "RULES", "add_input_channel", "pretraining_tasks", "build_model", "retrain_groups",
-           "held_out_inputs", "pretrained_inputs", "test_sets", "score", "nearest_size"]
+           "held_out_inputs", "pretrained_inputs", "test_sets", "score"]
 
 #: the models of the experiment: the study's four, and the NM-RNN retraining only its input weights
 MODEL_NAMES = ("nmrnn", "nmrnn_input", "lrrnn", "rnn", "lstm")
@@ -88,7 +88,7 @@ AUTHORS_SIZES: dict[str, dict[str, Any]] = {
     "rnn": dict(N=100, tau=10.0),
     "lstm": dict(N=100),
 }
-#: every model near the NM-RNN's 1,482 parameters (N chosen by :func:`nearest_size`): 1,482 / 1,482 / 1,465 / 1,520
+#: every model near the NM-RNN's 1,482 parameters (N chosen by :func:`nmrnn_np.models.nearest_size`): 1,482 / 1,482 / 1,465 / 1,520
 MATCHED_SIZES: dict[str, dict[str, Any]] = {
     "nmrnn": dict(N=100, K=4, M=5, tau_x=10.0, tau_z=100.0),
     "lrrnn": dict(N=87, K=4, tau=10.0),
@@ -182,28 +182,6 @@ def build_model(name: str, settings: Mapping[str, Any]) -> RecurrentModel:
     kind = KIND[name]
     extra = {"U_x": N_TASK_INPUTS} if kind == "nmrnn" else {}
     return make_model(kind, U=N_TASK_INPUTS + 3, O=3, **extra, **model_sizes(settings, kind))
-
-
-def nearest_size(kind: str, budget: int, **fixed: Any) -> int:
-    """The hidden size N whose parameter count is nearest ``budget`` (ties: the smaller N).
-
-    ``fixed`` are the other constructor arguments (U, O, K, ...). Used to
-    pick :data:`MATCHED_SIZES`; e.g. ``nearest_size("rnn", 1482, U=6, O=3) == 34``.
-    """
-    if not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget must be a positive int, got {budget!r}")
-    best, best_gap = None, math.inf
-    for N in range(1, 5000):
-        try:
-            n = make_model(kind, N=N, **fixed).n_params()
-        except ValueError:  # e.g. N below the rank K
-            continue
-        gap = abs(n - budget)
-        if gap < best_gap:
-            best, best_gap = N, gap
-        if n > budget:
-            break
-    return int(best)
 
 
 def retrain_groups(name: str) -> tuple[str, ...]:

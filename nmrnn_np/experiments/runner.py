@@ -69,6 +69,7 @@ __all__ = ["EXPERIMENTS", "register", "get_experiment", "resolve_settings", "par
 EXPERIMENTS: dict[str, str] = {
     "mwg": "nmrnn_np.experiments.mwg:EXPERIMENT",
     "multitask": "nmrnn_np.experiments.multitask:EXPERIMENT",
+    "eft": "nmrnn_np.experiments.eft:EXPERIMENT",
 }
 
 EXECUTORS = ("process", "dask", "inline")

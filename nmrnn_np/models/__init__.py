@@ -24,5 +24,31 @@ def make_model(name: str, **config) -> RecurrentModel:
     return cls(**config)
 
 
+def nearest_size(name: str, budget: int, **config) -> int:
+    """The hidden size N whose model has the parameter count nearest ``budget`` (ties: the smaller N).
+
+    ``config`` are the other constructor arguments of :func:`make_model`
+    (U, O, K, ...). Sizes the constructor rejects (N below the rank K) are
+    skipped. E.g. ``nearest_size("rnn", 1482, U=6, O=3) == 34`` (1,465
+    parameters) and ``nearest_size("lstm", 500, U=1, O=1) == 10`` (490).
+    """
+    V.choice(name, "name", tuple(MODELS))
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be a positive int (a number of parameters), got {budget!r}")
+    if "N" in config:
+        raise TypeError("nearest_size chooses N: do not pass it")
+    best, best_gap = None, None
+    for N in range(1, 100_000):
+        try:
+            n = make_model(name, N=N, **config).n_params()
+        except ValueError:  # e.g. N below the rank K
+            continue
+        if best_gap is None or abs(n - budget) < best_gap:
+            best, best_gap = N, abs(n - budget)
+        if n > budget:
+            break
+    return int(best)
+
+
 __all__ = ["RecurrentModel", "Trajectory", "NMRNN", "LowRankRNN", "VanillaRNN", "LSTM", "MODELS",
-           "make_model", "lowrank_x_update", "sigmoid"]
+           "make_model", "nearest_size", "lowrank_x_update", "sigmoid"]
