@@ -21,7 +21,8 @@ from ..metrics import masked_l2
 from ..models import NMRNN
 
 __all__ = ["CLAMP_MODES", "simulate_nmrnn_clamped", "clamp_values", "ablate_components",
-           "Ablation", "latent_projection", "align_to_events"]
+           "Ablation", "latent_projection", "align_to_events", "participation_ratio", "principal_subspace",
+           "principal_angles", "trajectory_distance"]
 
 #: what a clamped component of s is held at: its mean over the trial, 0, or 1
 CLAMP_MODES = ("mean", "zero", "one")
@@ -251,3 +252,64 @@ def align_to_events(values: np.ndarray, events: np.ndarray, before: int, after: 
         ok = (t >= 0) & (t < T)
         windows[b, ok] = values[b, t[ok]]
     return lags, windows
+
+
+# ----------------------------------------------------------------------------
+# Geometry of state-space trajectories (used to compare how networks separate tasks)
+# ----------------------------------------------------------------------------
+def _points(x, name: str) -> np.ndarray:
+    arr = V.float_array(x, name, ndim=(2, 3))
+    pts = arr.reshape(-1, arr.shape[-1])
+    if pts.shape[0] < 2:
+        raise ValueError(f"{name} must hold at least two points (rows), got shape {arr.shape}")
+    return pts
+
+
+def participation_ratio(x) -> float:
+    r"""Participation ratio of the states ``x``, (B, T, N) or (P, N): :math:`(\sum_i \lambda_i)^2 / \sum_i \lambda_i^2`.
+
+    :math:`\lambda_i` are the eigenvalues of the covariance of the points
+    (all trials and steps). It lies in [1, N]: about the number of dimensions
+    the activity spreads over (1 for a line, N for isotropic activity).
+    """
+    pts = _points(x, "x")
+    lam = np.linalg.eigvalsh(np.cov(pts, rowvar=False))
+    lam = np.clip(lam, 0.0, None)
+    total = lam.sum()
+    return float(total ** 2 / np.sum(lam ** 2)) if total > 0 else 1.0
+
+
+def principal_subspace(x, k: int) -> np.ndarray:
+    """Orthonormal basis (N, k) of the first ``k`` principal components of the states ``x`` ((B, T, N) or (P, N))."""
+    pts = _points(x, "x")
+    k = V.integer(k, "k", 1, pts.shape[1])
+    _, _, vt = np.linalg.svd(pts - pts.mean(axis=0), full_matrices=False)
+    return vt[:k].T
+
+
+def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Principal angles (radians, ascending) between the column spaces of ``a`` (N, k) and ``b`` (N, l).
+
+    :math:`\cos\theta_i` are the singular values of :math:`Q_a^\top Q_b`
+    (Q: orthonormal bases); 0 means a shared direction, pi/2 orthogonal ones.
+    """
+    import scipy.linalg
+
+    a = V.float_array(a, "a", ndim=2)
+    b = V.float_array(b, "b", ndim=2)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"a and b must have the same number of rows (the state dimension), got {a.shape} and {b.shape}")
+    return np.sort(scipy.linalg.subspace_angles(a, b))
+
+
+def trajectory_distance(a, b) -> float:
+    r"""Distance between two (T, N) trajectories, root mean square over steps and units.
+
+    :math:`\sqrt{\frac{1}{TN} \sum_{t,n} (a_{tn} - b_{tn})^2}`: comparable across network sizes.
+    """
+    a = V.float_array(a, "a", ndim=2)
+    b = V.float_array(b, "b", ndim=2)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+

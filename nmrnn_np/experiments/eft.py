@@ -53,7 +53,7 @@ from .config import ConfigError
 from .summary import Column, count_better
 
 __all__ = ["EXPERIMENT", "ElementFinderExperiment", "MODEL_NAMES", "MODEL_LABELS", "NM_CONFIGS", "default_settings",
-           "build_model", "baseline_sizes", "parse_config", "make_task", "sampler", "test_set", "evaluate_model"]
+           "build_model", "baseline_sizes", "parse_config", "chance_mse", "ordering_sentence", "make_task", "sampler", "test_set", "evaluate_model"]
 
 MODEL_NAMES = ("nmrnn", "lstm", "lrrnn", "rnn")
 MODEL_LABELS = {"nmrnn": "NM-RNN", "lstm": "LSTM", "lrrnn": "LR-RNN", "rnn": "RNN"}
@@ -62,7 +62,7 @@ NM_CONFIGS = ((5, 18, 8), (5, 13, 12), (10, 14, 5), (10, 12, 7), (15, 6, 5))
 
 # The quick schedule was chosen by measurement (docs/eft.md, "Choosing the quick schedule").
 _SCHEDULES = {
-    "quick": dict(steps=8000, seeds=3, nm_configs=["5,18,8", "10,14,5"], test_trials=2000),
+    "quick": dict(steps=10_000, seeds=3, nm_configs=["5,18,8", "10,14,5"], test_trials=2000),
     "full": dict(steps=20_000, seeds=10, nm_configs=[",".join(map(str, c)) for c in NM_CONFIGS], test_trials=5000),
 }
 
@@ -322,7 +322,7 @@ class ElementFinderExperiment(Experiment):
                  f"last-step MSE. Test MSE on {t['test_trials']} held-out trials (seed {t['test_seed']}) with the "
                  "best parameters; the authors' number is the lowest training-minibatch loss. Cells: median [IQR] "
                  "over runs.", ""]
-        sentence = ordering_sentence(rc.runs)
+        sentence = ordering_sentence(rc.runs, chance_mse(t["low"], t["high"]))
         return {"intro": intro, "results": [sentence, ""], "console": [sentence]}
 
 
@@ -337,8 +337,15 @@ def _n_params(entry: Mapping[str, Any], settings: Mapping[str, Any]) -> int:
     return build_model(run, settings).n_params()
 
 
-def ordering_sentence(runs: Sequence[Mapping[str, Any]]) -> str:
-    """Models ordered by median test MSE (NM-RNN configurations pooled), with seed counts against the LSTM."""
+def chance_mse(low: int = -10, high: int = 10) -> float:
+    """The MSE of always answering the mean: the variance of a uniform integer in [low, high] (36.67)."""
+    v = np.arange(low, high + 1)
+    return float(v.var())
+
+
+def ordering_sentence(runs: Sequence[Mapping[str, Any]], chance: float = chance_mse()) -> str:
+    """Models ordered by median test MSE (NM-RNN configurations pooled), with run counts against the LSTM
+    and the number of runs per model that left chance (test MSE below ``chance / 2``)."""
     groups: dict[str, list[float]] = {}
     for r in runs:
         groups.setdefault(r["model"], []).append(r["test_mse"])
@@ -350,6 +357,9 @@ def ordering_sentence(runs: Sequence[Mapping[str, Any]]) -> str:
         c = count_better(groups["nmrnn"], groups["lstm"])
         text += (f" {c['below_median']} of {c['n']} NM-RNN runs (all configurations) are below the LSTM's median "
                  f"and {c['below_best']} below its best run.")
+    text += (f" Runs that left chance (test MSE below half the answer's variance, {chance / 2:.3g}): "
+             + ", ".join(f"{MODEL_LABELS[m]} {sum(v < chance / 2 for v in groups[m])} of {len(groups[m])}"
+                         for m in order) + ".")
     by_cfg = {}
     for r in runs:
         if r["model"] == "nmrnn":

@@ -70,6 +70,7 @@ EXPERIMENTS: dict[str, str] = {
     "mwg": "nmrnn_np.experiments.mwg:EXPERIMENT",
     "multitask": "nmrnn_np.experiments.multitask:EXPERIMENT",
     "eft": "nmrnn_np.experiments.eft:EXPERIMENT",
+    "modulation": "nmrnn_np.experiments.modulation:EXPERIMENT",
 }
 
 EXECUTORS = ("process", "dask", "inline")
