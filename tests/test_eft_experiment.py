@@ -57,9 +57,11 @@ def test_baselines_are_sized_to_the_budget():
 
 def test_parse_config():
     assert eft.parse_config("5,18,8") == (5, 18, 8)
-    for bad in ("5,18", "a,b,c", "0,3,3", [5, 18, 8]):
+    for bad in ("5,18", "a,b,c", "0,3,3"):
         with pytest.raises(ValueError, match="M,N,K"):
             eft.parse_config(bad)
+    with pytest.raises(TypeError, match="M,N,K"):
+        eft.parse_config([5, 18, 8])
 
 
 def test_sampler_draws_the_same_batches_from_the_same_seed():

@@ -458,8 +458,13 @@ def runner_cases(tmp: Path) -> list[Case]:
     runner.EXPERIMENTS.setdefault("toy", "toy_experiment:EXPERIMENT")
     settings = runner.resolve_settings("toy", "quick", sets=["experiment.seeds=1", "training.steps=2"])
     finished = tmp / "toy-finished"
-    if not (finished / "metrics.json").exists():
-        runner.run_experiment("toy", settings, finished, executor="inline", figures=False, log=lambda m: None)
+
+    def finished_folder() -> Path:
+        # made when first needed, not when the cases are listed (listing uses a placeholder folder)
+        if not (finished / "metrics.json").exists():
+            runner.run_experiment("toy", settings, finished, executor="inline", figures=False, log=lambda m: None)
+        return finished
+
     return [
         Case("resolve_settings", runner.resolve_settings,
              lambda: dict(experiment="toy", mode="quick", file=None, overrides=None, sets=["training.lr=0.1"],
@@ -476,14 +481,70 @@ def runner_cases(tmp: Path) -> list[Case]:
              extra={"settings": [{**settings, "training": {"N": 0}}, {"experiment": {}}], "out": [tmp, str(tmp)],
                     "executor": ["threads", "Process"], "scheduler": ["tcp://127.0.0.1:1"]}),
         Case("aggregate", runner.aggregate,
-             lambda: dict(out=finished, figures=False, reevaluate=False, overrides=None, log=lambda m: None),
+             lambda: dict(out=finished_folder(), figures=False, reevaluate=False, overrides=None, log=lambda m: None),
              extra={"out": path_variants(tmp), "overrides": [{"training": {"N": "x"}}, {"bogus": 1}]}),
+    ]
+
+
+def experiment_cases() -> list[Case]:
+    """The public building blocks of the multitask, element-finder and modulation experiments."""
+    from nmrnn_np.experiments import eft, modulation, multitask
+    from nmrnn_np.experiments import runner
+    from nmrnn_np.models import nearest_size
+    mt_batch = tasks.Multitask(T=40).sample(0, 6)
+    held = tasks.Multitask(tasks=("memory_anti",), T=40).sample(1, 4)
+    rnn = nm.make_model("rnn", N=3, U=6, O=3)
+    grid = [0.0, 0.25, 0.5]
+    states = [[0.1, 0.2, 0.3], [0.0, 0.5, 1.0], [1.0, 1.5, 0.2], [0.3, 0.1, 0.7]]
+    xs = np.random.default_rng(0).standard_normal((3, 5, 4))
+    return [
+        Case("nearest_size", nearest_size, lambda: dict(name="lrrnn", budget=120, K=2, U=2, O=1),
+             extra={"budget": [0, -3, 2.5, "100"], "K": [0, 99, 1.5]}),
+        Case("add_input_channel", multitask.add_input_channel,
+             lambda: dict(model=rnn, params=rnn.init_params(0), init=0.1),
+             extra={"params": params_variants(rnn, rnn.init_params(0))}),
+        Case("held_out_inputs", multitask.held_out_inputs,
+             lambda: dict(batch=held, n_old_contexts=3, context_noise=0.1, rng=np.random.default_rng(0)),
+             extra={"batch": [mt_batch.inputs, tasks.ElementFinder().sample(0, 2)], "context_noise": [-0.1]}),
+        Case("pretrained_inputs", multitask.pretrained_inputs, lambda: dict(batch=mt_batch, n_new=1),
+             extra={"n_new": [-1, 1.5]}),
+        Case("pretraining_tasks", multitask.pretraining_tasks, lambda: dict(held_out="memory_anti"),
+             extra={"held_out": ["dm1", "Memory Anti"]}),
+        Case("parse_config", eft.parse_config, lambda: dict(config="5,18,8"),
+             extra={"config": ["5,18", "0,1,1", "a,b,c", [5, 18, 8], "5,18,8,1"]}),
+        Case("eft_sampler", eft.sampler, lambda: dict(task=tasks.ElementFinder(L=5), batch_size=4),
+             extra={"batch_size": [0, 2.0, -1], "task": [tasks.Multitask()]}),
+        Case("parse_size", modulation.parse_size, lambda: dict(size="16,4"),
+             extra={"size": ["16", "4,16", "0,0", [16, 4]]}),
+        Case("task_names", modulation.task_names, lambda: dict(n_tasks=4), extra={"n_tasks": [0, 7, 2.0]}),
+        Case("mixed_context", modulation.mixed_context, lambda: dict(batch=mt_batch, lam=0.3, shift=1),
+             extra={"lam": [-0.1, 1.1], "batch": [mt_batch.inputs]}),
+        Case("noisy_context", modulation.noisy_context,
+             lambda: dict(batch=mt_batch, sigma=0.5, rng=np.random.default_rng(0)), extra={"sigma": [-1.0]}),
+        Case("auc", modulation.auc, lambda: dict(x=grid, y=[1.0, 0.8, 0.5]),
+             extra={"x": [[0.5, 0.0, 0.25], [0.0], [0.0, 0.0, 1.0]], "y": [[1.0, 0.5]]}),
+        Case("threshold_crossing", modulation.threshold_crossing, lambda: dict(x=grid, y=[1.0, 0.8, 0.5], level=0.9),
+             extra={"y": [[1.0]]}),
+        Case("participation_ratio", analysis.participation_ratio, lambda: dict(x=xs), extra={"x": array_variants(xs)}),
+        Case("principal_subspace", analysis.principal_subspace, lambda: dict(x=xs, k=2),
+             extra={"k": [0, 5, 2.0], "x": array_variants(xs)}),
+        Case("principal_angles", analysis.principal_angles,
+             lambda: dict(a=np.eye(4)[:, :2], b=np.eye(4)[:, 1:3]), extra={"b": [np.eye(3)[:, :2], np.ones(4)]}),
+        Case("trajectory_distance", analysis.trajectory_distance,
+             lambda: dict(a=np.asarray(states), b=np.asarray(states) + 1.0), extra={"b": [np.ones((2, 3))]}),
+    ] + [
+        Case(f"resolve_settings_{name}", runner.resolve_settings,
+             lambda name=name: dict(experiment=name, mode="quick", file=None, overrides=None,
+                                    sets=["experiment.seeds=1"], grid=[]),
+             extra={"sets": [["training.bogus=1"], ["experiment.models=[1]"], ["experiment.seeds=0"],
+                             ["task.test_trials=0"], ["task.T=2"]]})
+        for name in ("multitask", "eft", "modulation")
     ]
 
 
 def all_cases(tmp: Path) -> list[Case]:
     return (model_cases() + train_cases(tmp) + task_cases() + metric_cases() + loss_optim_cases() + analysis_cases()
-            + theory_cases() + runner_cases(tmp))
+            + theory_cases() + runner_cases(tmp) + experiment_cases())
 
 
 def _arguments(tmp_dummy=Path(".")):

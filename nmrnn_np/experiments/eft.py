@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import _validation as V
 from ..metrics import masked_l2
 from ..models import make_model, nearest_size
 from ..models.base import RecurrentModel
@@ -111,15 +112,16 @@ def build_model(run: Mapping[str, Any], settings: Mapping[str, Any]) -> Recurren
     return make_model("lstm", N=run["N"], U=1, O=1)
 
 
-def parse_config(text: str) -> tuple[int, int, int]:
+def parse_config(config: str) -> tuple[int, int, int]:
     """``"M,N,K"`` -> ``(M, N, K)``, positive ints (an NM-RNN configuration)."""
-    parts = str(text).split(",") if isinstance(text, str) else []
+    if not isinstance(config, str):
+        raise TypeError(f"config must be a string 'M,N,K', got {config!r} ({type(config).__name__})")
     try:
-        values = tuple(int(p) for p in parts)
+        values = tuple(int(p) for p in config.split(","))
     except ValueError:
         values = ()
     if len(values) != 3 or min(values) < 1:
-        raise ValueError(f"each entry must be a string 'M,N,K' of three positive integers, got {text!r}")
+        raise ValueError(f"config must be a string 'M,N,K' of three positive integers, got {config!r}")
     return values  # type: ignore[return-value]
 
 
@@ -130,6 +132,10 @@ def make_task(settings: Mapping[str, Any]) -> ElementFinder:
 
 def sampler(task: ElementFinder, batch_size: int) -> Callable[[np.random.Generator], tuple[np.ndarray, ...]]:
     """``data(rng) -> (inputs, targets, mask)``: a fresh batch of ``batch_size`` trials from ``rng``."""
+    if not isinstance(task, ElementFinder):
+        raise TypeError(f"task must be an ElementFinder, got {type(task).__name__}")
+    batch_size = V.positive_int(batch_size, "batch_size")
+
     def data(rng: np.random.Generator):
         b = task.sample(rng, batch_size)
         return b.inputs, b.targets, b.mask
@@ -215,11 +221,11 @@ class ElementFinderExperiment(Experiment):
         if len(set(models)) != len(models):
             raise ConfigError(f"experiment.models lists a model twice: {models}")
         if "nmrnn" in models and not ex["nm_configs"]:
-            raise ConfigError("experiment.nm_configs must list at least one [M, N, K] when nmrnn is run")
+            raise ConfigError("experiment.nm_configs must list at least one 'M,N,K' when nmrnn is run")
         for c in ex["nm_configs"]:
             try:
                 M, N, K = parse_config(c)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise ConfigError(f"experiment.nm_configs: {exc}") from None
             if K > N:
                 raise ConfigError(f"experiment.nm_configs: rank K={K} exceeds N={N} in {c!r}")

@@ -42,12 +42,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import _validation as V
+from .._rng import as_generator
 from ..metrics import percent_correct
 from ..models import make_model
 from ..models.base import RecurrentModel
 from ..models.modulation import MODULATIONS
 from ..optim import OPTIMIZERS
-from ..tasks import Multitask
+from ..tasks import Multitask, MultitaskBatch
 from .analysis import participation_ratio, principal_angles, principal_subspace, trajectory_distance
 from .base import CliOption, Experiment, RunContext, Stage, base_settings
 from .config import ConfigError
@@ -61,7 +63,7 @@ __all__ = ["EXPERIMENT", "ModulationExperiment", "TASK_ORDER", "default_settings
 TASK_ORDER = ("delay_pro", "delay_anti", "memory_pro", "memory_anti", "dm1", "dm2")
 
 _SCHEDULES = {
-    "quick": dict(steps=2000, seeds=2, sizes=["16,4", "32,4", "32,2"], n_tasks=[2, 4, 6], reference="32,4"),
+    "quick": dict(steps=3500, seeds=2, sizes=["16,4", "32,4", "32,2"], n_tasks=[2, 4, 6], reference="32,4"),
     "full": dict(steps=20_000, seeds=5, sizes=["16,4", "32,4", "64,4", "100,4", "64,2", "64,8"],
                  n_tasks=[2, 3, 4, 5, 6], reference="64,4"),
 }
@@ -91,22 +93,22 @@ def default_settings(mode: str = "quick") -> dict[str, Any]:
     }
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_size(size: str) -> tuple[int, int]:
     """``"N,K"`` -> ``(N, K)``, positive ints with K <= N."""
-    parts = text.split(",") if isinstance(text, str) else []
+    if not isinstance(size, str):
+        raise TypeError(f"size must be a string 'N,K', got {size!r} ({type(size).__name__})")
     try:
-        vals = tuple(int(p) for p in parts)
+        vals = tuple(int(p) for p in size.split(","))
     except ValueError:
         vals = ()
     if len(vals) != 2 or min(vals) < 1 or vals[1] > vals[0]:
-        raise ValueError(f"each size must be a string 'N,K' of positive integers with K <= N, got {text!r}")
+        raise ValueError(f"size must be a string 'N,K' of positive integers with K <= N, got {size!r}")
     return vals  # type: ignore[return-value]
 
 
 def task_names(n_tasks: int) -> tuple[str, ...]:
     """The first ``n_tasks`` tasks of :data:`TASK_ORDER`."""
-    if not 1 <= n_tasks <= len(TASK_ORDER):
-        raise ValueError(f"n_tasks must be in [1, {len(TASK_ORDER)}], got {n_tasks}")
+    n_tasks = V.integer(n_tasks, "n_tasks", 1, len(TASK_ORDER))
     return TASK_ORDER[:n_tasks]
 
 
@@ -126,9 +128,13 @@ def build_model(run: Mapping[str, Any], settings: Mapping[str, Any]) -> Recurren
 # Ambiguous contexts
 # ----------------------------------------------------------------------------
 def mixed_context(batch, lam: float, shift: int = 1) -> np.ndarray:
-    """Inputs of ``batch`` with each trial's context ``(1 - lam) e_i + lam e_j``, ``j = (i + shift) mod n``."""
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    """Inputs of ``batch`` with each trial's context ``(1 - lam) e_i + lam e_j``, ``j = (i + shift) mod n``.
+
+    ``batch`` is a :class:`~nmrnn_np.tasks.MultitaskBatch`; returns (B, T, U).
+    """
+    _check_batch(batch)
+    lam = V.real(lam, "lam", 0.0, 1.0)
+    shift = V.integer(shift, "shift")
     n = batch.context.shape[-1]
     ctx = np.zeros_like(batch.context)
     idx = np.arange(len(batch.task))
@@ -139,17 +145,29 @@ def mixed_context(batch, lam: float, shift: int = 1) -> np.ndarray:
 
 def noisy_context(batch, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Inputs of ``batch`` with ``N(0, sigma^2)`` noise added to every context channel at every step."""
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    ctx = batch.context + sigma * rng.standard_normal(batch.context.shape)
+    _check_batch(batch)
+    sigma = V.real(sigma, "sigma", 0.0)
+    gen = as_generator(rng)
+    ctx = batch.context + sigma * gen.standard_normal(batch.context.shape)
     return np.concatenate([batch.task_inputs, ctx], axis=-1)
+
+
+def _check_batch(batch) -> None:
+    if not isinstance(batch, MultitaskBatch):
+        raise TypeError(f"batch must be a MultitaskBatch (Multitask.sample), got {type(batch).__name__}")
+
+
+def _curve(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = V.float_array(x, "x", ndim=1)
+    y = V.float_array(y, "y", ndim=1)
+    if x.shape != y.shape or x.size < 2 or np.any(np.diff(x) <= 0):
+        raise ValueError("x must be an increasing 1-D grid of at least two points, y of the same shape")
+    return x, y
 
 
 def auc(x: Sequence[float], y: Sequence[float]) -> float:
     """Area under ``y(x)`` (trapezoids) divided by the range of ``x``: the mean height, in [0, 1] for fractions."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2 or np.any(np.diff(x) <= 0):
-        raise ValueError("x must be an increasing 1-D grid of at least two points, y of the same shape")
+    x, y = _curve(x, y)
     return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
 
 
@@ -158,7 +176,8 @@ def threshold_crossing(x: Sequence[float], y: Sequence[float], level: float) -> 
 
     0 (the first grid point) when ``y`` starts below ``level``.
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = _curve(x, y)
+    level = V.real(level, "level")
     below = np.nonzero(y < level)[0]
     if below.size == 0:
         return None
@@ -287,11 +306,11 @@ class ModulationExperiment(Experiment):
             for v in ex[key]:
                 try:
                     parse_size(v)
-                except ValueError as exc:
+                except (ValueError, TypeError) as exc:
                     raise ConfigError(f"experiment.{key}: {exc}") from None
         try:
             parse_size(ex["reference"])
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise ConfigError(f"experiment.reference: {exc}") from None
         if ex["reference"] not in ex["sizes"]:
             raise ConfigError(f"experiment.reference ({ex['reference']!r}) must be one of experiment.sizes")
@@ -375,7 +394,10 @@ class ModulationExperiment(Experiment):
             b = task.sample(rng, bs)
             return b.inputs, b.targets
 
-        return [Stage("train", tr["steps"], data, optimizer=tr["optimizer"], lr=tr["lr"],
+        # keep="last": every run is judged after the same budget. With fresh batches the lowest minibatch
+        # loss is often a lucky batch (a 4-task run whose best-minibatch parameters, from step 582 of 2000,
+        # scored 0 % on every task), so "best" would measure luck, not capacity.
+        return [Stage("train", tr["steps"], data, optimizer=tr["optimizer"], lr=tr["lr"], keep="last",
                       train_options={"checkpoint_every": tr["checkpoint_every"]})]
 
     def evaluate(self, ctx: RunContext, model, params) -> dict[str, Any]:

@@ -55,11 +55,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import _validation as V
+from .._rng import as_generator
 from ..metrics import masked_l2, percent_correct
 from ..models import make_model, nearest_size
 from ..models.base import RecurrentModel
 from ..optim import OPTIMIZERS
-from ..tasks import Multitask
+from ..tasks import Multitask, MultitaskBatch
 from .base import CliOption, Experiment, RunContext, Stage, base_settings
 from .config import ConfigError
 from .summary import Column, count_better, get_dotted
@@ -162,8 +164,7 @@ def held_out_list(settings: Mapping[str, Any]) -> list[str]:
 
 def pretraining_tasks(held_out: str) -> tuple[str, ...]:
     """The three tasks pretrained when ``held_out`` is held out, in the four-task order."""
-    if held_out not in FOUR_TASKS:
-        raise ValueError(f"held_out must be one of {', '.join(FOUR_TASKS)}, got {held_out!r}")
+    V.choice(held_out, "held_out", FOUR_TASKS)
     return tuple(t for t in FOUR_TASKS if t != held_out)
 
 
@@ -207,9 +208,7 @@ def add_input_channel(model: RecurrentModel, params: Mapping[str, np.ndarray],
     if not isinstance(model, RecurrentModel):
         raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
     params = model.check_params(params)
-    init = float(init)
-    if not math.isfinite(init):
-        raise ValueError(f"init must be a finite number, got {init}")
+    init = V.real(init, "init")
     config = {**model.config(), "U": model.U + 1}
     new = make_model(model.kind, **config)
     old_shapes, new_shapes = model.param_shapes(), new.param_shapes()
@@ -234,6 +233,8 @@ def _task(settings: Mapping[str, Any], tasks: Sequence[str], noise: float = 0.0)
 
 def pretrained_inputs(batch, n_new: int = 0) -> np.ndarray:
     """Inputs of pretrained-task trials for a model with ``n_new`` added channels (zeros)."""
+    _check_batch(batch)
+    n_new = V.integer(n_new, "n_new", 0)
     if n_new == 0:
         return batch.inputs
     return np.concatenate([batch.inputs, np.zeros(batch.inputs.shape[:2] + (n_new,))], axis=-1)
@@ -248,15 +249,23 @@ def held_out_inputs(batch, n_old_contexts: int = 3, context_noise: float = 0.0,
     channels carry ``N(0, context_noise^2)`` noise drawn from ``rng`` (zeros
     when ``context_noise = 0``, as at test).
     """
+    _check_batch(batch)
+    n_old_contexts = V.integer(n_old_contexts, "n_old_contexts", 0)
+    context_noise = V.real(context_noise, "context_noise", 0.0)
     x = batch.task_inputs
     n, T, _ = x.shape
     if context_noise > 0:
         if rng is None:
             raise ValueError("rng is required when context_noise > 0")
-        old = context_noise * rng.standard_normal((n, T, n_old_contexts))
+        old = context_noise * as_generator(rng).standard_normal((n, T, n_old_contexts))
     else:
         old = np.zeros((n, T, n_old_contexts))
     return np.concatenate([x, old, np.ones((n, T, 1))], axis=-1)
+
+
+def _check_batch(batch) -> None:
+    if not isinstance(batch, MultitaskBatch):
+        raise TypeError(f"batch must be a MultitaskBatch (Multitask.sample), got {type(batch).__name__}")
 
 
 def _data_rng(seed: int, purpose: int) -> np.random.Generator:

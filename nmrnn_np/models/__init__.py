@@ -37,17 +37,18 @@ def nearest_size(name: str, budget: int, **config) -> int:
         raise ValueError(f"budget must be a positive int (a number of parameters), got {budget!r}")
     if "N" in config:
         raise TypeError("nearest_size chooses N: do not pass it")
-    best, best_gap = None, None
-    for N in range(1, 100_000):
-        try:
-            n = make_model(name, N=N, **config).n_params()
-        except ValueError:  # e.g. N below the rank K
-            continue
-        if best_gap is None or abs(n - budget) < best_gap:
+    K = config.get("K")
+    start = K if isinstance(K, int) and not isinstance(K, bool) and K >= 1 else 1
+    # the smallest model checks the other arguments (a bad one raises here, naming itself)
+    best, best_gap = start, abs(make_model(name, N=start, **config).n_params() - budget)
+    N = start
+    while True:  # the count grows with N, so the nearest N is found where it passes the budget
+        N += 1
+        n = make_model(name, N=N, **config).n_params()
+        if abs(n - budget) < best_gap:
             best, best_gap = N, abs(n - budget)
-        if n > budget:
-            break
-    return int(best)
+        if n >= budget:
+            return int(best)
 
 
 __all__ = ["RecurrentModel", "Trajectory", "NMRNN", "LowRankRNN", "VanillaRNN", "LSTM", "MODELS",
