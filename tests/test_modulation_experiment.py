@@ -91,6 +91,8 @@ def test_metrics_follow_the_public_contract(tiny_run):
         assert ("ambiguity_auc" in r) == reference
         if reference:
             assert 0.0 <= r["ambiguity_auc"] <= 1.0 and 0.0 <= r["noise_auc"] <= 1.0
+            base = r["ambiguity"]["mixed"][0]
+            assert r["ambiguity_auc_relative"] == (pytest.approx(r["ambiguity_auc"] / base) if base > 0 else None)
             assert len(r["ambiguity"]["mixed"]) == 3 and r["dynamics"]["participation_ratio"] >= 1.0
     assert set(doc["packing"]) == set(mx.MODULATIONS)
     for m, d in doc["packing"].items():
