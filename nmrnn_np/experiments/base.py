@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import math
+
 import numpy as np
 
 from .config import ConfigError
 from .summary import Column
 
-__all__ = ["Stage", "RunContext", "Experiment", "CliOption", "base_settings"]
+__all__ = ["Stage", "RunContext", "Experiment", "CliOption", "base_settings", "name_list", "positive",
+           "check_names"]
 
 #: the settings every experiment has, in its ``[experiment]`` table
 RUNNER_KEYS = ("name", "mode", "seeds", "first_seed", "backend")
@@ -50,6 +53,39 @@ def base_settings(name: str, mode: str, seeds: int, **extra: Any) -> dict[str, A
     """
     return {"name": name, "mode": mode, "seeds": int(seeds), "first_seed": 0, "backend": "auto",
             "restart_every": 0, "best_rule": "step", **extra}
+
+
+def name_list(valid: Sequence[str], what: str = "model") -> Callable[[str], list[str]]:
+    """A :class:`CliOption` parser: comma-separated names from ``valid`` -> list (ValueError naming a bad one)."""
+    def parse(text: str) -> list[str]:
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [n for n in names if n not in valid]
+        if bad or not names:
+            raise ValueError(f"unknown {what} {bad[0] if bad else text!r} (choose from {','.join(valid)})")
+        return names
+    return parse
+
+
+def positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A :class:`CliOption` parser: ``convert(text)`` (int or float), required finite and > 0."""
+    def parse(text: str):
+        v = convert(text)
+        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
+            raise ValueError(f"expected a positive number, got {text!r}")
+        return v
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def check_names(values: Sequence[Any], valid: Sequence[str], key: str) -> None:
+    """Raise :class:`ConfigError` unless ``values`` (settings key ``key``) are distinct names from ``valid``."""
+    if not values:
+        raise ConfigError(f"{key} must name at least one of {', '.join(valid)}")
+    for v in values:
+        if v not in valid:
+            raise ConfigError(f"{key}: unknown name {v!r} (choose from {', '.join(valid)})")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{key} lists a name twice: {list(values)}")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from ..optim import Optimizer
 from ..reference_params import EFT_NMRNN_OPTIONS
 from ..tasks import ElementFinder
 from .analysis import ablate_components
-from .base import CliOption, Experiment, RunContext, Stage, base_settings
+from .base import CliOption, Experiment, RunContext, Stage, base_settings, check_names, name_list, positive
 from .config import ConfigError
 from .summary import Column, count_better
 
@@ -164,21 +164,6 @@ def evaluate_model(model: RecurrentModel, params: Mapping[str, np.ndarray], batc
 
 
 # ----------------------------------------------------------------------------
-def _model_list(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if bad or not names:
-        raise ValueError(f"unknown model {bad[0] if bad else text!r} (choose from {','.join(MODEL_NAMES)})")
-    return names
-
-
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise ValueError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 class ElementFinderExperiment(Experiment):
     """Element finder: five NM-RNN configurations against an LSTM, an LR-RNN and an RNN of ~500 parameters."""
 
@@ -191,8 +176,8 @@ class ElementFinderExperiment(Experiment):
     table_style = "median"
     cli_options = (
         CliOption("--models", "experiment.models", "comma-separated subset of nmrnn,lstm,lrrnn,rnn (default: all)",
-                  _model_list, "LIST"),
-        CliOption("--steps", "training.steps", "training steps per run (default: from the mode)", _positive_int, "N"),
+                  name_list(MODEL_NAMES), "LIST"),
+        CliOption("--steps", "training.steps", "training steps per run (default: from the mode)", positive(int), "N"),
     )
     figure_captions = {
         "test_mse": "Test MSE (last step, held-out trials, best parameters) per model and configuration; one point "
@@ -213,13 +198,7 @@ class ElementFinderExperiment(Experiment):
     def validate(self, settings: Mapping[str, Any]) -> None:
         ex, t, tr = settings["experiment"], settings["task"], settings["training"]
         models = ex["models"]
-        if not models:
-            raise ConfigError("experiment.models must name at least one model")
-        for m in models:
-            if m not in MODEL_NAMES:
-                raise ConfigError(f"experiment.models: unknown model {m!r} (choose from {', '.join(MODEL_NAMES)})")
-        if len(set(models)) != len(models):
-            raise ConfigError(f"experiment.models lists a model twice: {models}")
+        check_names(models, MODEL_NAMES, "experiment.models")
         if "nmrnn" in models and not ex["nm_configs"]:
             raise ConfigError("experiment.nm_configs must list at least one 'M,N,K' when nmrnn is run")
         for c in ex["nm_configs"]:

@@ -51,7 +51,7 @@ from ..models.modulation import MODULATIONS
 from ..optim import OPTIMIZERS
 from ..tasks import Multitask, MultitaskBatch
 from .analysis import participation_ratio, principal_angles, principal_subspace, trajectory_distance
-from .base import CliOption, Experiment, RunContext, Stage, base_settings
+from .base import CliOption, Experiment, RunContext, Stage, base_settings, check_names, name_list, positive
 from .config import ConfigError
 from .summary import Column
 
@@ -249,21 +249,6 @@ def packing_table(runs: Sequence[Mapping[str, Any]], modulations: Sequence[str])
 
 
 # ----------------------------------------------------------------------------
-def _modulations(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODULATIONS]
-    if bad or not names:
-        raise ValueError(f"unknown modulation {bad[0] if bad else text!r} (choose from {','.join(MODULATIONS)})")
-    return names
-
-
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise ValueError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 class ModulationExperiment(Experiment):
     """Synaptic, excitability and both: ambiguity, packing and dynamics at equal parameter counts."""
 
@@ -277,8 +262,8 @@ class ModulationExperiment(Experiment):
     table_style = "median"
     cli_options = (
         CliOption("--modulations", "experiment.modulations", "comma-separated subset of "
-                  + ",".join(MODULATIONS) + " (default: all three)", _modulations, "LIST"),
-        CliOption("--steps", "training.steps", "training steps per run (default: from the mode)", _positive_int, "N"),
+                  + ",".join(MODULATIONS) + " (default: all three)", name_list(MODULATIONS, "modulation"), "LIST"),
+        CliOption("--steps", "training.steps", "training steps per run (default: from the mode)", positive(int), "N"),
     )
     figure_captions = {
         "ambiguity": "Mean fraction correct over tasks at the reference size when the context is mixed with the "
@@ -297,9 +282,7 @@ class ModulationExperiment(Experiment):
     def validate(self, settings: Mapping[str, Any]) -> None:
         ex, t, tr = settings["experiment"], settings["task"], settings["training"]
         mods = ex["modulations"]
-        if not mods or len(set(mods)) != len(mods) or any(m not in MODULATIONS for m in mods):
-            raise ConfigError(f"experiment.modulations must list distinct names from {', '.join(MODULATIONS)}, "
-                              f"got {mods}")
+        check_names(mods, MODULATIONS, "experiment.modulations")
         if not ex["sizes"]:
             raise ConfigError("experiment.sizes must list at least one 'N,K'")
         for key in ("sizes",):

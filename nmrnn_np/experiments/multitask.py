@@ -62,7 +62,7 @@ from ..models import make_model, nearest_size
 from ..models.base import RecurrentModel
 from ..optim import OPTIMIZERS
 from ..tasks import Multitask, MultitaskBatch
-from .base import CliOption, Experiment, RunContext, Stage, base_settings
+from .base import CliOption, Experiment, RunContext, Stage, base_settings, check_names, name_list
 from .config import ConfigError
 from .summary import Column, count_better, get_dotted
 
@@ -316,14 +316,6 @@ def score(model: RecurrentModel, params: Mapping[str, np.ndarray], inputs: np.nd
 # ----------------------------------------------------------------------------
 # The declaration
 # ----------------------------------------------------------------------------
-def _model_list(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if bad or not names:
-        raise ValueError(f"unknown model {bad[0] if bad else text!r} (choose from {','.join(MODEL_NAMES)})")
-    return names
-
-
 def _held_out(text: str) -> str:
     if text != "all" and text not in FOUR_TASKS:
         raise ValueError(f"expected one of {', '.join(FOUR_TASKS)} or all, got {text!r}")
@@ -350,7 +342,7 @@ class MultitaskExperiment(Experiment):
     table_style = "median"
     cli_options = (
         CliOption("--models", "experiment.models", "comma-separated subset of " + ",".join(MODEL_NAMES)
-                  + " (default: all five)", _model_list, "LIST"),
+                  + " (default: all five)", name_list(MODEL_NAMES), "LIST"),
         CliOption("--held-out", "experiment.held_out", "the task learned in stage 2: one of "
                   + ", ".join(FOUR_TASKS) + ", or all (each in turn; default memory_anti, the authors')",
                   _held_out, "TASK"),
@@ -378,13 +370,7 @@ class MultitaskExperiment(Experiment):
     def validate(self, settings: Mapping[str, Any]) -> None:
         ex, t, tr = settings["experiment"], settings["task"], settings["training"]
         models = ex["models"]
-        if not models:
-            raise ConfigError("experiment.models must name at least one model")
-        for m in models:
-            if m not in MODEL_NAMES:
-                raise ConfigError(f"experiment.models: unknown model {m!r} (choose from {', '.join(MODEL_NAMES)})")
-        if len(set(models)) != len(models):
-            raise ConfigError(f"experiment.models lists a model twice: {models}")
+        check_names(models, MODEL_NAMES, "experiment.models")
         if ex["held_out"] != "all" and ex["held_out"] not in FOUR_TASKS:
             raise ConfigError(f"experiment.held_out must be one of {', '.join(FOUR_TASKS)} or 'all', "
                               f"got {ex['held_out']!r}")

@@ -40,7 +40,7 @@ from ..models import make_model
 from ..optim import OPTIMIZERS
 from ..tasks import MeasureWaitGo, mwg_extrapolation_set
 from .analysis import CLAMP_MODES, ablate_components
-from .base import CliOption, Experiment, RunContext, Stage, base_settings
+from .base import CliOption, Experiment, RunContext, Stage, base_settings, check_names, name_list, positive
 from .config import ConfigError
 from .runner import ExperimentInterrupted, aggregate, resolve_settings
 from .runner import run_experiment as _run_experiment
@@ -114,13 +114,7 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     """
     ex, tr, task = cfg["experiment"], cfg["training"], cfg["task"]
     models = ex["models"]
-    if not models:
-        raise ConfigError("experiment.models must name at least one model")
-    for m in models:
-        if m not in MODEL_NAMES:
-            raise ConfigError(f"experiment.models: unknown model {m!r} (choose from {', '.join(MODEL_NAMES)})")
-    if len(set(models)) != len(models):
-        raise ConfigError(f"experiment.models lists a model twice: {models}")
+    check_names(models, MODEL_NAMES, "experiment.models")
     if ex["clamp"] not in CLAMP_MODES:
         raise ConfigError(f"experiment.clamp must be one of {', '.join(CLAMP_MODES)}, got {ex['clamp']!r}")
     if tr["optimizer"] not in OPTIMIZERS:
@@ -285,24 +279,6 @@ def comparison_sentence(runs: Sequence[Mapping[str, Any]], key: str = "l2.extrap
 # ----------------------------------------------------------------------------
 # The declaration
 # ----------------------------------------------------------------------------
-def _model_list(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if bad or not names:
-        raise ValueError(f"unknown model {bad[0] if bad else text!r} (choose from {','.join(MODEL_NAMES)})")
-    return names
-
-
-def _positive(convert):
-    def parse(text: str):
-        v = convert(text)
-        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
-            raise ValueError(f"expected a positive number, got {text!r}")
-        return v
-    parse.__name__ = convert.__name__
-    return parse
-
-
 class MeasureWaitGoExperiment(Experiment):
     """Measure-Wait-Go: four parameter-matched models trained on 4 intervals, tested on 12."""
 
@@ -316,10 +292,10 @@ class MeasureWaitGoExperiment(Experiment):
     table_style = "mean"
     cli_options = (
         CliOption("--models", "experiment.models", "comma-separated subset of nmrnn,lrrnn,rnn,lstm "
-                  "(default: all four)", _model_list, "LIST"),
+                  "(default: all four)", name_list(MODEL_NAMES), "LIST"),
         CliOption("--steps", "training.steps", "full-parameter training steps per model (default: from the mode)",
-                  _positive(int), "N"),
-        CliOption("--lr", "training.lr", "learning rate (default: from the mode)", _positive(float), "LR"),
+                  positive(int), "N"),
+        CliOption("--lr", "training.lr", "learning rate (default: from the mode)", positive(float), "LR"),
         CliOption("--clamp", "experiment.clamp", "ablation: clamp each component of s to its trial mean, 0 or 1 "
                   "(default: mean)", str, None, CLAMP_MODES),
     )
