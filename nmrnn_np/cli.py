@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 __all__ = ["main", "build_parser", "COMMAND_MODULES", "HelpFormatter"]
 
 #: modules that register further subcommands, each through ``add_parser(subparsers)``
-COMMAND_MODULES: tuple[str, ...] = ("nmrnn_np.demo", "theory.cli")
+COMMAND_MODULES: tuple[str, ...] = ("nmrnn_np.demo", "nmrnn_np.experiments.mwg_compare", "theory.cli")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

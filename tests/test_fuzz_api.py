@@ -344,6 +344,10 @@ def analysis_cases() -> list[Case]:
              lambda: dict(model=model, params=dict(p), inputs=U_, clamp={0: 0.5}),
              extra={"params": pv, "inputs": array_variants(U_), "model": [MODELS["lstm"]],
                     "clamp": [{0: 2.0}, {0: -0.1}, {5: 0.5}, {0.0: 0.5}, {0: nan}, {0: np.ones(7)}, {"a": 1}, [0.5]]}),
+        Case("simulate_nmrnn_frozen_signal", analysis.simulate_nmrnn_frozen_signal,
+             lambda: dict(model=model, params=dict(p), inputs=U_, freeze_step=1),
+             extra={"params": pv, "inputs": array_variants(U_), "model": [MODELS["lstm"]],
+                    "freeze_step": [U_.shape[1], -1, 1.5, True, "a", [1] * (U_.shape[0] + 1), [[1]], nan]}),
         Case("clamp_values", analysis.clamp_values, lambda: dict(s=s, mode="mean"), extra={"s": array_variants(s)}),
         Case("ablate_components", analysis.ablate_components,
              lambda: dict(model=model, params=dict(p), inputs=U_, targets=Y_, mask=None, mode="mean", components=[1]),
@@ -547,11 +551,21 @@ def all_cases(tmp: Path) -> list[Case]:
             + theory_cases() + runner_cases(tmp) + experiment_cases())
 
 
-def _arguments(tmp_dummy=Path(".")):
-    """(case name, argument) pairs, for parametrize (built with a placeholder folder)."""
-    out = []
-    for case in all_cases(tmp_dummy):
-        out += [(case.name, arg) for arg in case.valid()]
+def _arguments():
+    """(case name, argument) pairs, for parametrize (built in a scratch folder, removed afterwards).
+
+    Listing a case builds its valid arguments, which may write files (the
+    runner cases run the toy experiment), so never in the working folder.
+    """
+    import shutil
+    import tempfile
+    scratch = Path(tempfile.mkdtemp(prefix="nmrnn-fuzz-listing-"))
+    try:
+        out = []
+        for case in all_cases(scratch):
+            out += [(case.name, arg) for arg in case.valid()]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return out
 
 

@@ -81,6 +81,8 @@ def test_models_are_parameter_matched():
     ({"training": {"lr": -1.0}}, "training.lr"),
     ({"training": {"nmrnn_nm_steps": -1}}, "training.nmrnn_nm_steps"),
     ({"task": {"test_intervals": [4, 60]}}, "task"),
+    ({"task": {"train_T": -1}}, "task.train_T"),
+    ({"task": {"train_T": 60}}, "task"),          # too short for the training intervals
     ({"models": {"nmrnn": {"K": 200}}}, "models.nmrnn"),
 ])
 def test_bad_settings_name_the_key(overrides, key):
@@ -263,7 +265,8 @@ def test_experiment_end_to_end_refuses_overwrite_and_resumes_after_interrupt(tmp
     for key, fname in metrics["figures"].items():
         assert (out / fname).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", key
         assert f"]({fname})" in report
-    assert set(metrics["figures"]) == {"errors", "outputs", "nm_signal", "ablation", "latents", "training"}
+    assert set(metrics["figures"]) == {"errors", "outputs", "nm_signal", "ablation", "latents", "hold", "training"}
+    assert any("fails to hold" in line or "leaves it by more than" in line for line in lines)
     assert any("NM-RNN extrapolation error" in line for line in lines)
 
     # a finished experiment resumes to a no-op: nothing is retrained
@@ -283,3 +286,134 @@ def test_evaluate_run_dir_reports_unfinished_runs(tmp_path):
     assert [r["seed"] for r in doc["runs"]] == [0]
     with pytest.raises(runner.ExperimentError, match="config.toml"):
         mwg.evaluate_run_dir(tmp_path, log=lambda s: None)
+
+
+# ----------------------------------------------------------------------------
+# The hold after the ramp (issue 16: seeds that fail to hold their output)
+# ----------------------------------------------------------------------------
+def test_frozen_signal_simulation(small_nmrnn):
+    model, params, inputs, *_ = small_nmrnn
+    B, T, _ = inputs.shape
+    free = analysis.simulate_nmrnn_clamped(model, params, inputs)
+    last = analysis.simulate_nmrnn_frozen_signal(model, params, inputs, T - 1)
+    for k in ("y", "x", "z", "s"):
+        np.testing.assert_array_equal(last[k], free[k])
+    at = np.arange(B) * 7 + 20
+    out = analysis.simulate_nmrnn_frozen_signal(model, params, inputs, at)
+    np.testing.assert_array_equal(out["z"], free["z"])  # z keeps evolving; only the x update sees the frozen s
+    for b in range(B):
+        np.testing.assert_array_equal(out["s"][b, :at[b] + 1], free["s"][b, :at[b] + 1])
+        np.testing.assert_array_equal(out["s"][b, at[b]:], np.broadcast_to(free["s"][b, at[b]], (T - at[b], 3)))
+        np.testing.assert_array_equal(out["y"][b, :at[b] + 1], free["y"][b, :at[b] + 1])
+    assert np.abs(out["y"] - free["y"]).max() > 1e-4
+    with pytest.raises(ValueError, match="freeze_step must lie in"):
+        analysis.simulate_nmrnn_frozen_signal(model, params, inputs, T)
+    with pytest.raises(ValueError, match="freeze_step must be a scalar or have shape"):
+        analysis.simulate_nmrnn_frozen_signal(model, params, inputs, np.zeros(3, dtype=int))
+    with pytest.raises(TypeError, match="freeze_step must be an int"):
+        analysis.simulate_nmrnn_frozen_signal(model, params, inputs, 2.5)
+
+
+class _OutputsModel:
+    """Stands in for a model in hold_metrics: 'simulates' a given function of the trial's timing."""
+
+    def __init__(self, drift):
+        self.drift = drift
+
+    def simulate(self, params, inputs, backend=None):
+        from types import SimpleNamespace
+        task = mwg_extrapolation_set(T=inputs.shape[1])
+        _, targets, _, info = task.all_trials(return_info=True)
+        y = targets[..., 0].copy()
+        for i in range(len(y)):
+            y[i] += self.drift(np.arange(inputs.shape[1]) - (info.t_go[i] + info.interval[i]))
+        return SimpleNamespace(y=y[..., None])
+
+
+def test_hold_metrics_measure_the_hold_after_the_ramp():
+    cfg = mwg.default_config("full")
+    perfect = mwg.hold_metrics(_OutputsModel(lambda lag: 0.0 * lag), {}, cfg)
+    assert perfect["error"] < 1e-12 and not perfect["fails"]
+    assert perfect["held_until"] == mwg.HOLD_T and set(perfect["held_until_per_interval"].values()) == {mwg.HOLD_T}
+    assert perfect["T_test"] == 110 and perfect["T_train"] == 110
+    # from 50 steps after the ramp the output drifts by 0.05 per step: it leaves the band (0.25) 56 steps after
+    drifting = mwg.hold_metrics(_OutputsModel(lambda lag: 0.05 * np.clip(lag - 50, 0, None)), {}, cfg)
+    ends = {i: 15 + i + 15 + i for i in range(4, 27, 2)}     # t_end = t_go + I, with t_go = 15 + I + 15
+    assert drifting["held_until_per_interval"] == {str(i): e + 56 for i, e in ends.items()}
+    assert drifting["held_until"] == ends[4] + 56
+    # inside the 110-step trial: after interval 4 the last step is 71 after the ramp (21 * 0.05 off);
+    # after interval 26 it is 27 (no drift yet)
+    assert drifting["error_per_interval"]["4"] == pytest.approx(1.05)
+    assert drifting["error_per_interval"]["26"] < 1e-12
+    assert drifting["fails"] and drifting["error"] == pytest.approx(1.05)
+    # a late ramp is not a failed hold: the output arrives 20 steps after the ramp's end and then stays
+    late = mwg.hold_metrics(_OutputsModel(lambda lag: np.where((lag >= 0) & (lag < 20), -0.4, 0.0)), {}, cfg)
+    assert not late["fails"] and late["error"] < 1e-12 and late["held_until"] == mwg.HOLD_T
+    # an output that never arrives fails, with its distance at the trial's last step
+    never = mwg.hold_metrics(_OutputsModel(lambda lag: np.where(lag >= 0, -0.3, 0.0)), {}, cfg)
+    assert never["fails"] and never["error"] == pytest.approx(0.3)
+    nan = mwg.hold_metrics(_OutputsModel(lambda lag: np.where(lag > 60, np.nan, 0.0)), {}, cfg)
+    assert nan["fails"] and nan["error"] == np.inf and nan["held_until"] == ends[4] + 61
+    text = mwg.hold_sentence([{"model": "nmrnn", "seed": 0, "hold": drifting},
+                              {"model": "nmrnn", "seed": 1, "hold": perfect},
+                              {"model": "lrrnn", "seed": 0, "hold": perfect}], ["nmrnn", "lrrnn"])
+    assert "NM-RNN 1 of 2 (seed 0: off by 1.05)" in text and "LR-RNN 0 of 1" in text
+    assert mwg.hold_sentence([{"model": "nmrnn", "seed": 0}], ["nmrnn"]) == ""
+
+
+def test_hold_and_procedure_figures(small_nmrnn, tmp_path):
+    from nmrnn_np.experiments import mwg_figures as F
+    model, params, *_ = small_nmrnn
+    cfg = mwg.default_config("quick")
+    hold = mwg.hold_metrics(model, params, cfg)
+    assert set(hold["held_until_per_interval"]) == {str(i) for i in range(4, 27, 2)}
+    runs = [{"model": m, "seed": s, "hold": hold, "l2": {"trained": 1e-3 * (s + 1), "extrapolated": 2e-3 * (s + 1)}}
+            for m in ("nmrnn", "lrrnn") for s in range(3)]
+    trials = F.hold_trials(model, params, cfg, 200)
+    assert trials["y"].shape == (12, 200) and trials["y_frozen"].shape == (12, 200) and trials["s"].shape[:2] == (12, 200)
+    np.testing.assert_allclose(trials["y"][:, :110], model.simulate(params, mwg.make_tasks(cfg)[1].all_trials()[0]).y[..., 0],
+                               rtol=0, atol=1e-12)
+    fig = F.plot_hold(runs, ["nmrnn", "lrrnn"], trials, 0)
+    assert len(fig.axes) == 3 + 3            # durations, outputs, frozen outputs; s1..s3
+    assert len(F.plot_hold(runs, ["nmrnn", "lrrnn"], None, None).axes) == 1
+    fig = F.plot_procedures({"ours": runs, "authors'": runs[:4]}, ["nmrnn", "lrrnn"])
+    assert len(fig.axes) == 4
+    fig.savefig(tmp_path / "p.png")
+
+
+def test_compare_folders_table_figure_and_errors(tmp_path):
+    from nmrnn_np.cli import main
+    from nmrnn_np.experiments import mwg_compare
+    ok = {"fails": False, "error": 0.05}
+    bad = {"fails": True, "error": 2.5}
+
+    def folder(name, nm_vals, lr_vals):
+        runs = [{"model": "nmrnn", "seed": s, "l2": {"trained": 1e-5, "extrapolated": v},
+                 "hold": bad if v > 1e-2 else ok} for s, v in enumerate(nm_vals)]
+        runs += [{"model": "lrrnn", "seed": s, "l2": {"trained": 1e-3, "extrapolated": v}, "hold": ok}
+                 for s, v in enumerate(lr_vals)]
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"experiment": "mwg", "runs": runs}))
+        return d
+    a = folder("a", [1e-3, 7e-2, 2e-3], [5e-3, 6e-3, 4e-3])
+    b = folder("b", [3e-3, 2e-3, 1e-3], [2e-3, 6e-3, 4e-3])
+    table = mwg_compare.compare_folders({"ours": a, "authors'": b}, tmp_path / "cmp.png")
+    assert (tmp_path / "cmp.png").stat().st_size > 0
+    assert "| NM-RNN | ours | 3 | 1.00e-05 [1.0e-05, 1.0e-05] | 2.00e-03 [1.5e-03, 3.6e-02] | " \
+           "seeds 0-2: 1.0e-03 7.0e-02 2.0e-03 | 1 of 3 (seed 1) |" in table
+    assert "* ours: 2 of 3 NM-RNN seeds beat the best LR-RNN seed, 2 of 3 its median" in table
+    assert "* authors': 1 of 3 NM-RNN seeds beat the best LR-RNN seed, 3 of 3 its median" in table
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "metrics.json").write_text(json.dumps({"experiment": "eft", "runs": []}))
+    with pytest.raises(ValueError, match="not the metrics of a Measure-Wait-Go"):
+        mwg_compare.load_runs(tmp_path / "other")
+    with pytest.raises(ValueError, match="no metrics.json"):
+        mwg_compare.load_runs(tmp_path)
+    assert main(["compare", f"x={a}"]) == 0
+    with pytest.raises(SystemExit) as info:
+        main(["compare", f"x={tmp_path / 'other'}"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["compare", str(a)])
+    assert info.value.code == 2

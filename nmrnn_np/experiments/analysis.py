@@ -20,7 +20,7 @@ from .. import _validation as V
 from ..metrics import masked_l2
 from ..models import NMRNN
 
-__all__ = ["CLAMP_MODES", "simulate_nmrnn_clamped", "clamp_values", "ablate_components",
+__all__ = ["CLAMP_MODES", "simulate_nmrnn_clamped", "simulate_nmrnn_frozen_signal", "clamp_values", "ablate_components",
            "Ablation", "latent_projection", "align_to_events", "participation_ratio", "principal_subspace",
            "principal_angles", "trajectory_distance"]
 
@@ -80,21 +80,81 @@ def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], input
         elif arr.shape != (B,):
             raise ValueError(f"clamp[{k}] must be a scalar or have shape ({B},), got {arr.shape}")
         fixed[int(k)] = np.broadcast_to(arr, (B,))
+
+    def clamped(t, s):
+        for k, v in fixed.items():
+            s[:, k] = v
+        return s
+    return _simulate_imposed_signal(model, params, inputs, init, clamped)
+
+
+def _simulate_imposed_signal(model: NMRNN, params, inputs: np.ndarray, init: dict, impose) -> dict[str, np.ndarray]:
+    """NumPy-path simulation where ``impose(t, s)`` may change the signal s_t (B, S) the output network gets."""
+    B, T, _ = inputs.shape
     p = model.prepare(params)
     state = {"x": init["x0"], "z": init["z0"]}
     out = {k: np.empty((B, T, n)) for k, n in
            (("y", model.O), ("x", model.N), ("z", model.M), ("s", model.S))}
     for t in range(T):
         u = inputs[:, t, :]
-        # the model's own NM half gives z_t and the unclamped s_t; the output half gets s clamped
+        # the model's own NM half gives z_t and the network's s_t; the output half gets the imposed s
         z, s = model.signal_step(p, state, u)
-        s = np.array(s, dtype=np.float64)
-        for k, v in fixed.items():
-            s[:, k] = v
+        s = impose(t, np.array(s, dtype=np.float64))
         x, y = model.output_step(p, state["x"], s, u)
         state = {"x": x, "z": z}
         out["y"][:, t], out["x"][:, t], out["z"][:, t], out["s"][:, t] = y, x, z, s
     return out
+
+
+def simulate_nmrnn_frozen_signal(model: NMRNN, params: Mapping[str, np.ndarray], inputs, freeze_step,
+                                 **initial_states) -> dict[str, np.ndarray]:
+    """Simulate an NM-RNN whose signal s stops changing at a given step of each trial.
+
+    Trial b follows the network until step ``freeze_step[b]``; from then on the
+    output network receives ``s_{freeze_step[b]}`` at every step (every
+    component held). This asks whether a drift that appears later in a trial
+    comes from the still-changing neuromodulatory signal (z has the slow time
+    constant tau_z) or from the output network itself.
+
+    Parameters
+    ----------
+    model : NMRNN
+    params : dict of arrays
+    inputs : array (B, T, U)
+    freeze_step : int or array of int (B,)
+        Step at which s is frozen, in ``[0, T)``.
+    **initial_states
+        ``x0``, ``z0`` as in :meth:`NMRNN.simulate`.
+
+    Returns
+    -------
+    dict
+        ``y``, ``x``, ``z``, ``s`` as :func:`simulate_nmrnn_clamped` (``s`` is
+        the signal the output network received).
+    """
+    if not isinstance(model, NMRNN):
+        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
+    params = model.check_params(params)
+    inputs = model.check_inputs(inputs)
+    B, T, _ = inputs.shape
+    init = model.initial_states(B, **initial_states)
+    steps = np.asarray(freeze_step)
+    if steps.ndim > 1 or not np.issubdtype(steps.dtype, np.integer):
+        raise TypeError(f"freeze_step must be an int or a 1-d array of ints, got {freeze_step!r}")
+    steps = np.broadcast_to(steps, (B,)) if steps.ndim == 0 else steps
+    if steps.shape != (B,):
+        raise ValueError(f"freeze_step must be a scalar or have shape ({B},), got {steps.shape}")
+    if steps.min() < 0 or steps.max() >= T:
+        raise ValueError(f"freeze_step must lie in [0, T={T}), got values in [{steps.min()}, {steps.max()}]")
+    held = np.zeros((B, model.S))
+
+    def frozen(t, s):
+        at = steps == t
+        held[at] = s[at]
+        after = steps < t
+        s[after] = held[after]
+        return s
+    return _simulate_imposed_signal(model, params, inputs, init, frozen)
 
 
 def clamp_values(s: np.ndarray, mode: str) -> np.ndarray:

@@ -47,8 +47,9 @@ from .runner import run_experiment as _run_experiment
 from .summary import Column, count_better, get_dotted, outlier_seeds
 
 __all__ = ["MODEL_NAMES", "MODEL_LABELS", "MODES", "EXPERIMENT", "MeasureWaitGoExperiment", "default_config",
-           "resolve_config", "validate_config", "make_tasks", "build_model", "training_stages", "evaluate_params",
-           "run_experiment", "evaluate_run_dir", "comparison_sentence", "ExperimentInterrupted"]
+           "resolve_config", "validate_config", "make_tasks", "train_T", "build_model", "training_stages", "evaluate_params",
+           "run_experiment", "evaluate_run_dir", "comparison_sentence", "hold_metrics", "hold_sentence",
+           "HOLD_TOLERANCE", "HOLD_ARRIVAL", "HOLD_T", "HOLD_SETTLE", "ExperimentInterrupted"]
 
 #: the four models of the study, in the order of its figures
 MODEL_NAMES = ("nmrnn", "lrrnn", "rnn", "lstm")
@@ -85,6 +86,7 @@ def default_config(mode: str = "quick") -> dict[str, Any]:
         "experiment": base_settings("mwg", mode, _SEEDS[mode], models=list(MODEL_NAMES), clamp="mean"),
         "task": {
             "T": 110,
+            "train_T": 0,
             "train_intervals": [12, 14, 16, 18],
             "measure_window": [10, 20],
             "delay": 15,
@@ -128,6 +130,8 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"training.{key} must be >= 0, got {tr[key]}")
     if tr["checkpoint_every"] < 1:
         raise ConfigError(f"training.checkpoint_every must be >= 1, got {tr['checkpoint_every']}")
+    if task["train_T"] < 0:
+        raise ConfigError(f"task.train_T must be >= 0 (0: the same as task.T), got {task['train_T']}")
     if len(task["measure_window"]) != 2:
         raise ConfigError(f"task.measure_window must be [lo, hi], got {task['measure_window']}")
     for key in ("train_intervals", "test_intervals"):
@@ -158,10 +162,20 @@ def resolve_config(mode: str = "quick", file: str | os.PathLike | None = None,
 # ----------------------------------------------------------------------------
 # Building blocks
 # ----------------------------------------------------------------------------
+def train_T(cfg: Mapping[str, Any]) -> int:
+    """Length of the training trials: ``task.train_T``, or ``task.T`` (the test trials' length) when it is 0.
+
+    Longer training trials ask for longer holds after the ramp (the remedy
+    measured in ``docs/mwg.md``, "Seeds that fail to hold"); the paper's
+    setting is 0, training and test trials of the same length.
+    """
+    return int(cfg["task"].get("train_T", 0) or cfg["task"]["T"])
+
+
 def make_tasks(cfg: Mapping[str, Any]) -> tuple[MeasureWaitGo, MeasureWaitGo]:
     """The training task (all intervals x measure times) and the extrapolation test task."""
     t = cfg["task"]
-    train = MeasureWaitGo(T=t["T"], intervals=tuple(t["train_intervals"]),
+    train = MeasureWaitGo(T=train_T(cfg), intervals=tuple(t["train_intervals"]),
                           measure_window=tuple(t["measure_window"]), delay=t["delay"], pulse=t["pulse"])
     test = mwg_extrapolation_set(T=t["T"], intervals=tuple(t["test_intervals"]), t_measure=t["test_t_measure"],
                                  delay=t["delay"], pulse=t["pulse"])
@@ -230,7 +244,8 @@ def evaluate_params(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, A
     l2 = {k: (masked_l2(out[sel], yt[sel], mt[sel]) if sel.any() else None) for k, sel in groups.items()}
     per_interval = {str(int(i)): masked_l2(out[info.interval == i], yt[info.interval == i], mt[info.interval == i])
                     for i in np.unique(info.interval)}
-    result = {"train_loss": train_loss, "l2": l2, "l2_per_interval": per_interval}
+    result = {"train_loss": train_loss, "l2": l2, "l2_per_interval": per_interval,
+              "hold": hold_metrics(model, params, cfg)}
     if model.kind == "nmrnn":
         mode = clamp or cfg["experiment"]["clamp"]
         ab = ablate_components(model, params, xt, yt, mt, mode=mode)
@@ -239,6 +254,88 @@ def evaluate_params(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, A
     return result
 
 
+
+
+#: the output holds while it stays within this distance of the ramp's final value r1 (a quarter of the
+#: ramp's height, r1 - r0 = 1)
+HOLD_TOLERANCE = 0.25
+#: the output has arrived at the final value when it is this close to it (the hold is judged from then on)
+HOLD_ARRIVAL = 0.1
+#: trial length of the extended test trials that measure how long each network holds its output
+HOLD_T = 400
+#: steps after the end of the ramp at which the NM-RNN's signal is frozen in the hold figure
+HOLD_SETTLE = 5
+
+
+def hold_metrics(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether, and until when, the output holds the ramp's final value r1 after the ramp.
+
+    After the ramp (from ``t_end = t_go + I``) the target is the constant
+    r1 = 0.5 to the end of the trial. The output *arrives* at the first step
+    ``t >= t_end`` with ``|y_t - r1| <= HOLD_ARRIVAL`` (a late arrival is a
+    ramp error, which the L2 error measures) and *holds* from then on until
+    ``|y_t - r1| > HOLD_TOLERANCE``. The test trials are simulated extended to
+    :data:`HOLD_T` steps (the inputs are zero after the go pulse, so their
+    first T steps are the ordinary test trials).
+
+    Returns
+    -------
+    dict
+        ``error``: max over the test trials of ``max |y_t - r1|`` from the
+        arrival to the end of the ordinary trial (``|y_{T-1} - r1|`` if the
+        output never arrives); ``error_per_interval``; ``fails``: ``error >
+        HOLD_TOLERANCE``, the output leaves the final value inside a test
+        trial or never reaches it; ``held_until_per_interval``: the step,
+        counted from the trial's start, at which the output first leaves the
+        band after arriving, on the extended trials (``T_extended`` if it
+        never leaves; the arrival step if it never arrives);
+        ``held_until``: their minimum; ``T_test`` and ``T_train``: the
+        trials' lengths; and the constants ``tolerance``, ``arrival``,
+        ``T_extended``.
+    """
+    t = cfg["task"]
+    T, T_long = int(t["T"]), int(max(HOLD_T, t["T"]))
+    long_task = mwg_extrapolation_set(T=T_long, intervals=tuple(t["test_intervals"]),
+                                      t_measure=t["test_t_measure"], delay=t["delay"], pulse=t["pulse"])
+    xt, _, _, info = long_task.all_trials(return_info=True)
+    y = model.simulate(params, xt, backend=_backend(cfg)).y[..., 0]
+    r1 = long_task.ramp[1]
+    errors, until = {}, {}
+    for i, interval in enumerate(info.interval):
+        t_end = int(info.t_go[i] + info.interval[i])
+        dist = np.abs(y[i] - r1)
+        inside = dist <= HOLD_TOLERANCE   # NaN is outside
+        arrived = t_end + np.flatnonzero(dist[t_end:] <= HOLD_ARRIVAL)
+        arrival = int(arrived[0]) if arrived.size else T_long
+        left = arrival + np.flatnonzero(~inside[arrival:])
+        until[str(int(interval))] = int(left[0]) if left.size else T_long
+        window = y[i, arrival:T] if arrival < T else y[i, T - 1:T]
+        dev = np.abs(window - r1)
+        # a non-finite output fails (NaN would compare False with the tolerance)
+        errors[str(int(interval))] = float(np.where(np.isfinite(dev), dev, np.inf).max())
+    error = max(errors.values())
+    return {"error": error, "error_per_interval": errors, "fails": bool(error > HOLD_TOLERANCE),
+            "held_until": min(until.values()), "held_until_per_interval": until,
+            "T_test": T, "T_train": train_T(cfg), "tolerance": HOLD_TOLERANCE, "arrival": HOLD_ARRIVAL,
+            "T_extended": T_long}
+
+
+def hold_sentence(runs: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
+    """Which seeds fail to hold their output (see :func:`hold_metrics`), per model; '' without hold metrics."""
+    parts = []
+    for m in models:
+        rs = sorted((r for r in runs if r["model"] == m and "hold" in r), key=lambda r: r["seed"])
+        if not rs:
+            continue
+        bad = [r for r in rs if r["hold"]["fails"]]
+        parts.append(f"{MODEL_LABELS.get(m, m)} {len(bad)} of {len(rs)}"
+                     + (" (" + ", ".join(f"seed {r['seed']}: off by {r['hold']['error']:.2f}" for r in bad) + ")"
+                        if bad else ""))
+    if not parts:
+        return ""
+    ex = next(r["hold"] for r in runs if "hold" in r)
+    return (f"Seeds whose output, once at the ramp's final value, leaves it by more than {ex['tolerance']:g} "
+            f"before the end of a test trial (or never reaches it): " + "; ".join(parts) + ".")
 
 
 def interval_labels(cfg: Mapping[str, Any]) -> dict[str, str]:
@@ -287,7 +384,8 @@ class MeasureWaitGoExperiment(Experiment):
     summary = "the timing experiment (Fig. 3): extrapolation to untrained intervals"
     figures_module = "nmrnn_np.experiments.mwg_figures"
     summary_metrics = {"train_loss": "train_loss", "trained": "l2.trained", "shorter": "l2.shorter",
-                       "longer": "l2.longer", "extrapolated": "l2.extrapolated", "wall_time": "wall_time"}
+                       "longer": "l2.longer", "extrapolated": "l2.extrapolated", "hold_error": "hold.error",
+                       "held_until": "hold.held_until", "wall_time": "wall_time"}
     group_fields = ("model",)
     table_style = "mean"
     cli_options = (
@@ -311,6 +409,11 @@ class MeasureWaitGoExperiment(Experiment):
                     "arbitrary and differs between seeds).",
         "latents": "The NM-RNN's output-network state projected on its K (orthonormalised) left factors, "
                    "kappa = L^T x, one line per test interval.",
+        "hold": "The hold after the ramp: the step (from the trial's start) at which each seed's output first "
+                "leaves the ramp's final value (+-0.25) on test trials extended to 400 steps, earliest over the "
+                "intervals, against the length of the training and test trials; and, for the NM-RNN seed that "
+                "leaves first, its outputs, its outputs with s frozen after the ramp, and s over the extended "
+                "trials.",
         "training": "Training loss per step (every seed).",
     }
 
@@ -385,7 +488,8 @@ class MeasureWaitGoExperiment(Experiment):
         intro = [
             f"{len(cfg['experiment']['models'])} models x {cfg['experiment']['seeds']} seeds. "
             f"Trained on intervals {task['train_intervals']} with the measure pulse at every step in "
-            f"[{task['measure_window'][0]}, {task['measure_window'][1]}) ({n_train} trials, full batch); tested on "
+            f"[{task['measure_window'][0]}, {task['measure_window'][1]}) ({n_train} trials of {train_T(cfg)} steps, "
+            f"full batch); tested on "
             f"intervals {task['test_intervals']} with the measure pulse at t = {task['test_t_measure']}.",
             f"Optimiser {tr['optimizer']}, lr {tr['lr']:g}; {tr['steps']} steps"
             + (f"; the NM-RNN first trains its output network for {tr['nmrnn_output_steps']} steps"
@@ -403,6 +507,10 @@ class MeasureWaitGoExperiment(Experiment):
             sentence = comparison_sentence(rc.runs)
             results += [sentence, ""]
             console.append(sentence)
+        held = hold_sentence(rc.runs, [m for m in cfg["experiment"]["models"] if m in models])
+        if held:
+            results += [held, ""]
+            console.append(held)
         ab = [r["ablation"] for r in rc.runs if r["model"] == "nmrnn" and "ablation" in r]
         if ab:
             inc = np.array([a["increase"] for a in ab])

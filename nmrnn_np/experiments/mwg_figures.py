@@ -14,11 +14,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .analysis import ablate_components, align_to_events, latent_projection
-from .mwg import MODEL_LABELS, _backend, interval_labels, make_tasks
+from ..tasks import mwg_extrapolation_set
+from .analysis import ablate_components, align_to_events, latent_projection, simulate_nmrnn_frozen_signal
+from .mwg import HOLD_SETTLE, MODEL_LABELS, _backend, interval_labels, make_tasks
 
 __all__ = ["plot_errors", "plot_outputs", "plot_nm_signal", "plot_ablation", "plot_latents",
-           "plot_training", "make_figures", "representative_seed"]
+           "plot_training", "plot_hold", "hold_trials", "plot_procedures", "make_figures", "representative_seed"]
 
 LABELS = MODEL_LABELS
 MODEL_COLORS = {"nmrnn": "#1b7837", "lrrnn": "#762a83", "rnn": "#2166ac", "lstm": "#b35806"}
@@ -236,6 +237,130 @@ def plot_training(runs: Sequence[Mapping[str, Any]], models: Sequence[str]) -> F
     return fig
 
 
+def hold_trials(model, params, cfg: Mapping[str, Any], T: int) -> dict[str, Any]:
+    """The test trials extended to ``T`` steps: the network's own run and, for the NM-RNN, a run with s frozen.
+
+    Returns ``info`` (the trials' timing), ``y`` (B, T) and, for an NM-RNN,
+    ``s`` (B, T, S) and ``y_frozen`` (B, T): the output when s stops changing
+    :data:`~nmrnn_np.experiments.mwg.HOLD_SETTLE` steps after the ramp's end
+    (:func:`~nmrnn_np.experiments.analysis.simulate_nmrnn_frozen_signal`).
+    """
+    t = cfg["task"]
+    task = mwg_extrapolation_set(T=T, intervals=tuple(t["test_intervals"]), t_measure=t["test_t_measure"],
+                                 delay=t["delay"], pulse=t["pulse"])
+    xt, _, _, info = task.all_trials(return_info=True)
+    traj = model.simulate(params, xt, backend=_backend(cfg))
+    out = {"info": info, "y": traj.y[..., 0], "r1": task.ramp[1]}
+    if model.kind == "nmrnn":
+        out["s"] = traj.s
+        freeze = np.minimum(info.t_go + info.interval + HOLD_SETTLE, T - 1)
+        out["y_frozen"] = simulate_nmrnn_frozen_signal(model, params, xt, freeze)["y"][..., 0]
+    return out
+
+
+def plot_hold(runs: Sequence[Mapping[str, Any]], models: Sequence[str], trials: Mapping[str, Any] | None,
+              seed: int | None) -> Figure:
+    """Until when each network holds its output after the ramp, and what the NM-RNN that leaves first does.
+
+    Top left: for every seed, the step (from the trial's start) at which the
+    output first leaves r1 +- tolerance after reaching it, earliest over the
+    test intervals, on extended trials
+    (:func:`~nmrnn_np.experiments.mwg.hold_metrics`), against the lengths of
+    the training and test trials. The other panels show the NM-RNN seed
+    ``seed`` (``trials`` from :func:`hold_trials`) over the extended trials:
+    its outputs, its outputs with s frozen shortly after the ramp, and s.
+    """
+    hold = next(r["hold"] for r in runs if "hold" in r)
+    S = trials["s"].shape[2] if trials is not None else 0
+    fig = Figure(figsize=(11.0, 6.4 if S else 3.4), layout="constrained")
+    gs = fig.add_gridspec(2 if S else 1, max(S, 3))
+    ax = fig.add_subplot(gs[0, 0])
+    rng = np.random.default_rng(0)  # jitter only
+    for i, m in enumerate(models):
+        d = np.array([r["hold"]["held_until"] for r in runs if r["model"] == m and "hold" in r], dtype=float)
+        ax.scatter(i + rng.uniform(-0.12, 0.12, d.size), d, s=18, color=MODEL_COLORS[m], zorder=3)
+    lines = [(hold["T_test"], "#d6604d", "--", f"end of a test trial ({hold['T_test']})")]
+    if hold["T_train"] != hold["T_test"]:
+        lines.append((hold["T_train"], "0.4", ":", f"end of a training trial ({hold['T_train']})"))
+    for v, c, st, lab in lines:
+        ax.axhline(v, color=c, ls=st, lw=1, label=lab)
+    ax.set_ylim(0, hold["T_extended"] * 1.05)
+    ax.set_xticks(range(len(models)), [LABELS[m] for m in models])
+    ax.set_ylabel(f"held until step ({hold['T_extended']} = never left)")
+    ax.set_title(f"hold of the final value (+-{hold['tolerance']:g}), earliest interval", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    if trials is None:
+        return fig
+    info = trials["info"]
+    colors = _interval_colors(info.interval)
+    steps = np.arange(trials["y"].shape[1])
+    panels = [("y", f"NM-RNN seed {seed}: output, extended trials"),
+              ("y_frozen", f"the same, s frozen {HOLD_SETTLE} steps after the ramp")]
+    first = None
+    for j, (key, title) in enumerate(panels):
+        a = fig.add_subplot(gs[0, j + 1], sharey=first)
+        first = first or a
+        for b in range(trials[key].shape[0]):
+            a.plot(steps, trials[key][b], color=colors[int(info.interval[b])], lw=1.1)
+        a.axhspan(trials["r1"] - hold["tolerance"], trials["r1"] + hold["tolerance"], color="0.9", zorder=0)
+        for v, c, st, _ in lines:
+            a.axvline(v, color=c, ls=st, lw=0.9)
+        a.set_title(title, fontsize=9)
+        a.set_xlabel("step")
+    first.set_ylabel("output")
+    for k in range(S):
+        a = fig.add_subplot(gs[1, k])
+        for b in range(trials["s"].shape[0]):
+            a.plot(steps, trials["s"][b, :, k], color=colors[int(info.interval[b])], lw=1.1)
+        for v, c, st, _ in lines:
+            a.axvline(v, color=c, ls=st, lw=0.9)
+        a.set_ylim(-0.02, 1.02)
+        a.set_title(f"s{k + 1}(t), seed {seed}", fontsize=9)
+        a.set_xlabel("step")
+    _interval_legend(fig, colors)
+    return fig
+
+
+def plot_procedures(runs_by_label: Mapping[str, Sequence[Mapping[str, Any]]], models: Sequence[str],
+                    keys: Sequence[str] = ("trained", "extrapolated")) -> Figure:
+    """The same experiment run several ways (e.g. two training procedures): a panel per model and error.
+
+    ``runs_by_label`` maps a label (``"ours"``, ``"authors'"``) to the runs of
+    one experiment folder (``metrics.json``'s ``runs``). Each panel shows one
+    point per seed for each label, the median as a bar (log axis), and a grey
+    line joining the same seed across labels.
+    """
+    labels = list(runs_by_label)
+    fig = Figure(figsize=(2.6 * len(models), 2.6 * len(keys) + 0.4), layout="constrained")
+    axes = fig.subplots(len(keys), len(models), squeeze=False, sharey="row")
+    for i, key in enumerate(keys):
+        for j, m in enumerate(models):
+            ax = axes[i, j]
+            by_seed: dict[int, list[float]] = {}
+            for x, lab in enumerate(labels):
+                vals = {r["seed"]: r["l2"][key] for r in runs_by_label[lab]
+                        if r["model"] == m and r["l2"].get(key) is not None}
+                if not vals:
+                    continue
+                v = np.array(list(vals.values()))
+                ax.scatter(np.full(v.size, x), v, s=16, color=MODEL_COLORS[m], alpha=0.8, zorder=3)
+                ax.hlines(np.median(v), x - 0.25, x + 0.25, color="k", lw=2, zorder=4)
+                for sd, val in vals.items():
+                    by_seed.setdefault(sd, []).append((x, val))
+            for pts in by_seed.values():
+                if len(pts) > 1:
+                    ax.plot(*zip(*pts), color="0.75", lw=0.7, zorder=1)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(labels)), labels, fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+            if i == 0:
+                ax.set_title(LABELS.get(m, m))
+            if j == 0:
+                ax.set_ylabel(f"L2 {key}")
+            ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
 # ----------------------------------------------------------------------------
 def make_figures(rc) -> dict[str, Figure]:
     """Every figure of a Measure-Wait-Go experiment folder, by name (the runner saves ``mwg_<name>.png``).
@@ -268,5 +393,15 @@ def make_figures(rc) -> dict[str, Figure]:
         figs["ablation"] = plot_ablation(ab, info, yt, increases, seeds["nmrnn"])
         kappa = latent_projection(model, params, traj.x)
         figs["latents"] = plot_latents(kappa, info, seeds["nmrnn"])
+    if any("hold" in r for r in runs):
+        # the NM-RNN seed whose output leaves its final value first
+        nm_runs = [r for r in runs if r["model"] == "nmrnn" and "hold" in r]
+        trials = seed = None
+        if nm_runs:
+            worst = min(nm_runs, key=lambda r: (r["hold"]["held_until"], -r["hold"]["error"]))
+            model, params, _ = rc.load(worst)
+            seed = worst["seed"]
+            trials = hold_trials(model, params, cfg, worst["hold"]["T_extended"])
+        figs["hold"] = plot_hold(runs, models, trials, seed)
     figs["training"] = plot_training(runs, models)
     return figs
