@@ -351,7 +351,7 @@ def test_hold_metrics_measure_the_hold_after_the_ramp():
     assert not late["fails"] and late["error"] < 1e-12 and late["held_until"] == mwg.HOLD_T
     # an output that never arrives fails, with its distance at the trial's last step
     never = mwg.hold_metrics(_OutputsModel(lambda lag: np.where(lag >= 0, -0.3, 0.0)), {}, cfg)
-    assert never["fails"] and never["error"] == pytest.approx(0.3)
+    assert never["fails"] and never["error"] == pytest.approx(0.3) and never["held_until"] == ends[4]
     nan = mwg.hold_metrics(_OutputsModel(lambda lag: np.where(lag > 60, np.nan, 0.0)), {}, cfg)
     assert nan["fails"] and nan["error"] == np.inf and nan["held_until"] == ends[4] + 61
     text = mwg.hold_sentence([{"model": "nmrnn", "seed": 0, "hold": drifting},

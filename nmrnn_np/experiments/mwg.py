@@ -288,7 +288,7 @@ def hold_metrics(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, Any]
         trial or never reaches it; ``held_until_per_interval``: the step,
         counted from the trial's start, at which the output first leaves the
         band after arriving, on the extended trials (``T_extended`` if it
-        never leaves; the arrival step if it never arrives);
+        never leaves; ``t_end`` if it never arrives);
         ``held_until``: their minimum; ``T_test`` and ``T_train``: the
         trials' lengths; and the constants ``tolerance``, ``arrival``,
         ``T_extended``.
@@ -308,7 +308,8 @@ def hold_metrics(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, Any]
         arrived = t_end + np.flatnonzero(dist[t_end:] <= HOLD_ARRIVAL)
         arrival = int(arrived[0]) if arrived.size else T_long
         left = arrival + np.flatnonzero(~inside[arrival:])
-        until[str(int(interval))] = int(left[0]) if left.size else T_long
+        # an output that never arrives never held: it counts as letting go at the ramp's end
+        until[str(int(interval))] = t_end if not arrived.size else (int(left[0]) if left.size else T_long)
         window = y[i, arrival:T] if arrival < T else y[i, T - 1:T]
         dev = np.abs(window - r1)
         # a non-finite output fails (NaN would compare False with the tolerance)
