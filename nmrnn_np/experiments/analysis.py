@@ -59,12 +59,8 @@ def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], input
     has ``feedback``, in which case it sees the clamped network's x). Only
     the x update receives the clamped signal.
     """
-    if not isinstance(model, NMRNN):
-        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
-    params = model.check_params(params)
-    inputs = model.check_inputs(inputs)
+    params, inputs, init = _checked_nmrnn_arguments(model, params, inputs, initial_states)
     B, T, _ = inputs.shape
-    init = model.initial_states(B, **initial_states)
     if clamp is not None:
         V.mapping(clamp, "clamp", "a dict {component: value} or None")
     clamp = dict(clamp or {})
@@ -86,6 +82,15 @@ def simulate_nmrnn_clamped(model: NMRNN, params: Mapping[str, np.ndarray], input
             s[:, k] = v
         return s
     return _simulate_imposed_signal(model, params, inputs, init, clamped)
+
+
+def _checked_nmrnn_arguments(model, params, inputs, initial_states: Mapping) -> tuple[dict, np.ndarray, dict]:
+    """The checked ``params``, ``inputs`` (B, T, U) and initial states of an NM-RNN simulation."""
+    if not isinstance(model, NMRNN):
+        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
+    params = model.check_params(params)
+    inputs = model.check_inputs(inputs)
+    return params, inputs, model.initial_states(inputs.shape[0], **initial_states)
 
 
 def _simulate_imposed_signal(model: NMRNN, params, inputs: np.ndarray, init: dict, impose) -> dict[str, np.ndarray]:
@@ -132,12 +137,8 @@ def simulate_nmrnn_frozen_signal(model: NMRNN, params: Mapping[str, np.ndarray],
         ``y``, ``x``, ``z``, ``s`` as :func:`simulate_nmrnn_clamped` (``s`` is
         the signal the output network received).
     """
-    if not isinstance(model, NMRNN):
-        raise TypeError(f"model must be an NMRNN, got {type(model).__name__}")
-    params = model.check_params(params)
-    inputs = model.check_inputs(inputs)
+    params, inputs, init = _checked_nmrnn_arguments(model, params, inputs, initial_states)
     B, T, _ = inputs.shape
-    init = model.initial_states(B, **initial_states)
     steps = np.asarray(freeze_step)
     if steps.ndim > 1 or not np.issubdtype(steps.dtype, np.integer):
         raise TypeError(f"freeze_step must be an int or a 1-d array of ints, got {freeze_step!r}")

@@ -47,7 +47,8 @@ from .runner import run_experiment as _run_experiment
 from .summary import Column, count_better, get_dotted, outlier_seeds
 
 __all__ = ["MODEL_NAMES", "MODEL_LABELS", "MODES", "EXPERIMENT", "MeasureWaitGoExperiment", "default_config",
-           "resolve_config", "validate_config", "make_tasks", "train_T", "build_model", "training_stages", "evaluate_params",
+           "resolve_config", "validate_config", "make_tasks", "extrapolation_task", "train_T", "build_model",
+           "training_stages", "evaluate_params",
            "run_experiment", "evaluate_run_dir", "comparison_sentence", "hold_metrics", "hold_sentence",
            "HOLD_TOLERANCE", "HOLD_ARRIVAL", "HOLD_T", "HOLD_SETTLE", "ExperimentInterrupted"]
 
@@ -177,9 +178,18 @@ def make_tasks(cfg: Mapping[str, Any]) -> tuple[MeasureWaitGo, MeasureWaitGo]:
     t = cfg["task"]
     train = MeasureWaitGo(T=train_T(cfg), intervals=tuple(t["train_intervals"]),
                           measure_window=tuple(t["measure_window"]), delay=t["delay"], pulse=t["pulse"])
-    test = mwg_extrapolation_set(T=t["T"], intervals=tuple(t["test_intervals"]), t_measure=t["test_t_measure"],
-                                 delay=t["delay"], pulse=t["pulse"])
-    return train, test
+    return train, extrapolation_task(cfg)
+
+
+def extrapolation_task(cfg: Mapping[str, Any], T: int | None = None) -> MeasureWaitGo:
+    """The extrapolation test task of ``cfg``, with trials of ``T`` steps (default ``task.T``).
+
+    Longer trials are the same trials extended: the inputs are zero after the
+    go pulse and the target stays at the ramp's final value.
+    """
+    t = cfg["task"]
+    return mwg_extrapolation_set(T=t["T"] if T is None else T, intervals=tuple(t["test_intervals"]),
+                                 t_measure=t["test_t_measure"], delay=t["delay"], pulse=t["pulse"])
 
 
 def build_model(name: str, cfg: Mapping[str, Any]):
@@ -295,8 +305,7 @@ def hold_metrics(model, params: Mapping[str, np.ndarray], cfg: Mapping[str, Any]
     """
     t = cfg["task"]
     T, T_long = int(t["T"]), int(max(HOLD_T, t["T"]))
-    long_task = mwg_extrapolation_set(T=T_long, intervals=tuple(t["test_intervals"]),
-                                      t_measure=t["test_t_measure"], delay=t["delay"], pulse=t["pulse"])
+    long_task = extrapolation_task(cfg, T_long)
     xt, _, _, info = long_task.all_trials(return_info=True)
     y = model.simulate(params, xt, backend=_backend(cfg)).y[..., 0]
     r1 = long_task.ramp[1]

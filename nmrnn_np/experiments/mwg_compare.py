@@ -19,10 +19,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from .mwg import MODEL_LABELS, MODEL_NAMES
-from .summary import count_better
+from .summary import count_better, stats
 
 __all__ = ["load_runs", "comparison_table", "compare_folders", "add_parser"]
 
@@ -48,12 +47,11 @@ def load_runs(folder: str | Path) -> list[dict[str, Any]]:
     return doc["runs"]
 
 
-def _stat(values: Sequence[float]) -> str:
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if v.size == 0:
+def _stat(values: Sequence[float | None]) -> str:
+    st = stats(values)
+    if st is None:
         return "n/a"
-    q25, med, q75 = np.percentile(v, [25, 50, 75])
-    return f"{med:.2e} [{q25:.1e}, {q75:.1e}]"
+    return f"{st['median']:.2e} [{st['q25']:.1e}, {st['q75']:.1e}]"
 
 
 def comparison_table(runs_by_label: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
@@ -72,7 +70,8 @@ def comparison_table(runs_by_label: Mapping[str, Sequence[Mapping[str, Any]]]) -
                                 + ("n/a" if r["l2"]["extrapolated"] is None else f"{r['l2']['extrapolated']:.1e}")
                                 for r in rs)
             if contiguous:
-                per_seed = f"seeds {seeds[0]}-{seeds[-1]}: {per_seed}" if len(seeds) > 1 else f"seed {seeds[0]}: {per_seed}"
+                span = f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+                per_seed = f"{span}: {per_seed}"
             held = [r for r in rs if "hold" in r]
             bad = [r["seed"] for r in held if r["hold"]["fails"]]
             fails = ("n/a" if not held else f"{len(bad)} of {len(held)}"

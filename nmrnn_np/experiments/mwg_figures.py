@@ -14,9 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..tasks import mwg_extrapolation_set
 from .analysis import ablate_components, align_to_events, latent_projection, simulate_nmrnn_frozen_signal
-from .mwg import HOLD_SETTLE, MODEL_LABELS, _backend, interval_labels, make_tasks
+from .mwg import HOLD_SETTLE, MODEL_LABELS, _backend, interval_labels, make_tasks, extrapolation_task
 
 __all__ = ["plot_errors", "plot_outputs", "plot_nm_signal", "plot_ablation", "plot_latents",
            "plot_training", "plot_hold", "hold_trials", "plot_procedures", "make_figures", "representative_seed"]
@@ -245,9 +244,7 @@ def hold_trials(model, params, cfg: Mapping[str, Any], T: int) -> dict[str, Any]
     :data:`~nmrnn_np.experiments.mwg.HOLD_SETTLE` steps after the ramp's end
     (:func:`~nmrnn_np.experiments.analysis.simulate_nmrnn_frozen_signal`).
     """
-    t = cfg["task"]
-    task = mwg_extrapolation_set(T=T, intervals=tuple(t["test_intervals"]), t_measure=t["test_t_measure"],
-                                 delay=t["delay"], pulse=t["pulse"])
+    task = extrapolation_task(cfg, T)
     xt, _, _, info = task.all_trials(return_info=True)
     traj = model.simulate(params, xt, backend=_backend(cfg))
     out = {"info": info, "y": traj.y[..., 0], "r1": task.ramp[1]}
