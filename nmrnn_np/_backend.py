@@ -5,6 +5,10 @@ numba is optional. When it is not installed, or the environment variable
 every public call runs the NumPy reference path instead. Both paths give the
 same numbers (tests pin the agreement to 1e-12).
 
+``"numba32"`` is opt-in, never the default: the same numba kernels in float32
+(about twice as fast; agreement with float64 to float32 rounding, ~1e-6
+relative per step; ``docs/performance.md``).
+
 :func:`use_backend` switches temporarily, which is how tests and benchmarks
 compare the two paths in one process.
 """
@@ -14,6 +18,8 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
+import numpy as np
+
 try:  # pragma: no cover - exercised by the import itself
     import numba as _numba
     HAVE_NUMBA = True
@@ -21,7 +27,12 @@ except ImportError:  # pragma: no cover - depends on the environment
     _numba = None
     HAVE_NUMBA = False
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "numpy", "numba32")
+
+#: precision of the numba kernels of each numba backend. ``"numba32"`` runs the same
+#: kernels in float32 (the authors trained in float32): parameters, the loss, the QR of
+#: L and the optimiser stay float64; the time loop and its gradient run in float32.
+KERNEL_DTYPES = {"numba": np.float64, "numba32": np.float32}
 
 _disabled_by_env = os.environ.get("NMRNN_NP_DISABLE_NUMBA", "").strip().lower() in ("1", "true", "yes", "on")
 _default = "numba" if (HAVE_NUMBA and not _disabled_by_env) else "numpy"
@@ -33,15 +44,15 @@ def default_backend() -> str:
 
 
 def resolve_backend(backend: str | None) -> str:
-    """Validate ``backend`` (``None``, ``"numba"`` or ``"numpy"``) and return the one to use."""
+    """Validate ``backend`` (``None``, ``"numba"``, ``"numpy"`` or ``"numba32"``) and return the one to use."""
     if backend is None:
         return _default
     if not isinstance(backend, str):
         raise TypeError(f"backend must be one of {BACKENDS} or None, got {backend!r} ({type(backend).__name__})")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
-    if backend == "numba" and not HAVE_NUMBA:
-        raise ValueError("backend='numba' was requested but numba is not installed "
+    if backend in KERNEL_DTYPES and not HAVE_NUMBA:
+        raise ValueError(f"backend={backend!r} was requested but numba is not installed "
                          "(pip install 'nmrnn_np[numba]')")
     return backend
 

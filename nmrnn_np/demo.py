@@ -30,7 +30,7 @@ def run_demo(intervals: Sequence[int] = (8, 14, 20), t_measure: int = 15, seed: 
     t_measure : int
     seed : int
         Seed of the random initial parameters.
-    backend : {"numba", "numpy"}, optional
+    backend : {"numba", "numpy", "numba32"}, optional
 
     Returns
     -------
@@ -120,5 +120,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--intervals", type=int, nargs="+", default=[8, 14, 20], metavar="I",
                    help="one trial per interval (steps)")
     p.add_argument("--t-measure", type=int, default=15, help="step of the measure pulse")
-    p.add_argument("--backend", choices=("auto", "numba", "numpy"), default="auto", help="simulation backend")
+    p.add_argument("--backend", choices=("auto", "numba", "numpy", "numba32"), default="auto",
+                   help="simulation backend (numba32: the numba kernels in float32)")
     p.set_defaults(func=lambda args: _main(args, p))

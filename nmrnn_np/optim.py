@@ -249,6 +249,15 @@ class Optimizer:
             if np.shape(grads[k]) != shape or np.shape(state.mu[k]) != shape:
                 raise ValueError(f"grads[{k!r}] {np.shape(grads[k])}, state.mu[{k!r}] {np.shape(state.mu[k])} "
                                  f"and params[{k!r}] {np.shape(params[k])} must have the same shape")
+        return self._apply(grads, state, params)
+
+    def _apply(self, grads: Mapping[str, np.ndarray], state: AdamState,
+               params: Mapping[str, np.ndarray]) -> tuple[Params, AdamState]:
+        """:meth:`update` on arguments known to be valid (float64 arrays, the same keys and shapes).
+
+        The trainer checks its arrays once and calls this at every step.
+        """
+        keys = list(params)
         t = state.count + 1
         # The arithmetic runs once on all parameters concatenated into one vector (each entry
         # sees the same operations, so the same bits as per array): a model has ~10 small

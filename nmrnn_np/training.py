@@ -388,7 +388,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     initial_states : dict, optional
         ``x0``, ``z0``, ``h0``, ``c0`` as (dim,) (shared) or (n, dim) (one per
         trial; minibatches take the rows of their trials). Default 0.1.
-    backend : {"numba", "numpy"}, optional
+    backend : {"numba", "numpy", "numba32"}, optional
         Forwarded to ``model.loss_and_grad``.
     log_path : path, optional
         JSON-lines log, one line every ``log_every`` steps and at the last
@@ -506,8 +506,8 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
         batch_size = V.positive_int(batch_size, "batch_size")
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} exceeds the number of trials n={n}")
-    resolve_backend(backend)
-    get_loss(loss)
+    backend_name = resolve_backend(backend)
+    loss_fn = get_loss(loss)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     if progress is None:
@@ -531,6 +531,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     if resume and ckpt.exists():
         ck = load_checkpoint(ckpt)
         _check_resume(ck, model, keys, meta, ckpt, steps)
+        ck["params"] = model.check_params(ck["params"], f"params of checkpoint {ckpt}")   # steps skip this check
         # the chunks of restart_every restart from the generator state of the run's step 0
         meta["rng_initial_state"] = ck["meta"].get("rng_initial_state", meta["rng_initial_state"])
         gen = _restore_rng(gen, ck["rng_state"])
@@ -584,8 +585,10 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
                                  gen.bit_generator.state, snap.best_loss, snap.best_step, snap.best_params)
             b_inputs, b_targets, b_mask, b_init = batch()
             try:
-                value, grads = model.loss_and_grad(snap.params, b_inputs, b_targets, b_mask, loss=loss,
-                                                   backend=backend, **b_init)
+                # every argument was checked: the data by _check_data, the parameters at the start
+                # and, after every update, by the finiteness test below
+                value, grads = model._checked_loss_and_grad(snap.params, loss_fn, b_inputs, b_targets, b_mask,
+                                                            backend_name, b_init)
             except (ValueError, FloatingPointError, np.linalg.LinAlgError):
                 # A NaN forward pass can make a backward step raise instead of returning NaN
                 # (scipy's check_finite in the QR VJP does). The loss alone tells divergence
@@ -601,7 +604,7 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
                 if bad:
                     problem = f"the gradient of {bad} is not finite (loss {value:.6g})"
             if problem is None:
-                new, opt_state = opt.update({key: grads[key] for key in keys}, snap.opt_state,
+                new, opt_state = opt._apply({key: grads[key] for key in keys}, snap.opt_state,
                                             {key: snap.params[key] for key in keys})
                 bad = [key for key in keys if not np.all(np.isfinite(new[key]))]
                 if bad:

@@ -78,9 +78,14 @@ def rnn_forward(u, x0, W_T, B_x_T, C_T, d, alpha, scale, linear, x, r, y):
     T, B, U = u.shape
     N = x0.shape[1]
     O = C_T.shape[1]
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'; a Python float
+    # literal is a float64 to numba and would promote every float32 expression it touches)
+    one = x0.dtype.type(1.0)
+    al = x0.dtype.type(alpha)
+    sc = x0.dtype.type(scale)
     BN = B * N
-    rec = np.empty((B, N))
-    drive = np.empty((B, N))
+    rec = np.empty((B, N), x0.dtype)
+    drive = np.empty((B, N), x0.dtype)
     recf, drivef = rec.reshape(BN), drive.reshape(BN)
     x[0] = x0
     for t in range(T + 1):
@@ -98,7 +103,7 @@ def rnn_forward(u, x0, W_T, B_x_T, C_T, d, alpha, scale, linear, x, r, y):
         np.dot(u[t], B_x_T, drive)
         xn = x[t + 1].reshape(BN)
         for k in range(BN):
-            xn[k] = (1.0 - alpha) * xt[k] + alpha * (scale * recf[k] + drivef[k])
+            xn[k] = (one - al) * xt[k] + al * (sc * recf[k] + drivef[k])
         yt = y[t]
         np.dot(x[t + 1], C_T, yt)
         for b in range(B):
@@ -121,6 +126,11 @@ def rnn_backward(u, x, r, g_y, W, C, alpha, scale, linear, dW, dB_x, dC, dd):
     T, B, U = u.shape
     N = W.shape[0]
     O = C.shape[0]
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'; a Python float
+    # literal is a float64 to numba and would promote every float32 expression it touches)
+    one = W.dtype.type(1.0)
+    al = W.dtype.type(alpha)
+    sc = W.dtype.type(scale)
     BN = B * N
     # lambda_t = dL/dx_t in total (through y_t and through every later x), one
     # row per trial (so W^T lambda_t is the row product lambda_t @ W):
@@ -133,18 +143,18 @@ def rnn_backward(u, x, r, g_y, W, C, alpha, scale, linear, dW, dB_x, dC, dd):
     # Each sum is accumulated step by step with (B, .) products: one large
     # (N, B T) x (B T, N) product would be multithreaded by OpenBLAS, which on
     # a busy machine costs far more than it saves at these sizes.
-    lam = np.empty((B, N))
-    direct = np.empty((B, N))
-    WTlam = np.empty((B, N))
+    lam = np.empty((B, N), W.dtype)
+    direct = np.empty((B, N), W.dtype)
+    WTlam = np.empty((B, N), W.dtype)
     lamf, directf, WTlamf = lam.reshape(BN), direct.reshape(BN), WTlam.reshape(BN)
-    tmp_W = np.empty((N, N))
-    tmp_B = np.empty((N, U))
-    tmp_C = np.empty((O, N))
+    tmp_W = np.empty((N, N), W.dtype)
+    tmp_B = np.empty((N, U), W.dtype)
+    tmp_C = np.empty((O, N), W.dtype)
     dW[:] = 0.0
     dB_x[:] = 0.0
     dC[:] = 0.0
     dd[:] = 0.0
-    ac = alpha * scale
+    ac = al * sc
     np.dot(g_y[T - 1], C, lam)
     for t in range(T - 1, -1, -1):
         np.dot(lam.T, r[t], tmp_W)
@@ -163,15 +173,15 @@ def rnn_backward(u, x, r, g_y, W, C, alpha, scale, linear, dW, dB_x, dC, dd):
         rt = r[t].reshape(BN)  # phi(x_{t-1})
         if linear:
             for k in range(BN):
-                lamf[k] = directf[k] + (1.0 - alpha) * lamf[k] + ac * WTlamf[k]
+                lamf[k] = directf[k] + (one - al) * lamf[k] + ac * WTlamf[k]
         else:
             for k in range(BN):
-                lamf[k] = directf[k] + (1.0 - alpha) * lamf[k] + ac * ((1.0 - rt[k]) * (1.0 + rt[k])) * WTlamf[k]
+                lamf[k] = directf[k] + (one - al) * lamf[k] + ac * ((one - rt[k]) * (one + rt[k])) * WTlamf[k]
     for i in range(N):
         for j in range(N):
             dW[i, j] *= ac
         for k in range(U):
-            dB_x[i, k] *= alpha
+            dB_x[i, k] *= al
 
 
 # ---------------------------------------------------------------------------
@@ -205,16 +215,16 @@ def lstm_forward(u, c0, h0, Wu_T, Wh_T, bias, C_T, gates, c, tc, h, y):
     N3, N4 = 3 * N, 4 * N
     # sigma(a) = (1 + tanh(a/2)) / 2 and tanh(a) are both  mul * tanh(half a) + add,
     # so one loop (that vectorises) covers all four gates
-    half = np.empty(N4)
-    mul = np.empty(N4)
-    add = np.empty(N4)
+    half = np.empty(N4, c0.dtype)
+    mul = np.empty(N4, c0.dtype)
+    add = np.empty(N4, c0.dtype)
     for k in range(N4):
         sig = k < N3
         half[k] = 0.5 if sig else 1.0
         mul[k] = 0.5 if sig else 1.0
         add[k] = 0.5 if sig else 0.0
-    rec = np.empty((B, N4))
-    drive = np.empty((B, N4))
+    rec = np.empty((B, N4), c0.dtype)
+    drive = np.empty((B, N4), c0.dtype)
     c[0] = c0
     h[0] = h0
     for t in range(T):
@@ -253,6 +263,9 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
     N = Wh.shape[1]
     O = C.shape[0]
     N2, N3, N4 = 2 * N, 3 * N, 4 * N
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'; a Python float
+    # literal is a float64 to numba and would promote every float32 expression it touches)
+    one = Wh.dtype.type(1.0)
     # Adjoints (a-bar = dL/da, one row per trial), with z the pre-activations
     # of the gates and the carries from step t+1 zero at t = T-1:
     #   hbar_t = C^T g_{y,t} + W_h^T zbar_{t+1}
@@ -263,12 +276,12 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
     #   dL/dW_h = sum zbar_t h_{t-1}^T   dL/dW_u = sum zbar_t u_t^T   dL/db = sum zbar_t
     #   dL/dC   = sum g_{y,t} h_t^T
     # (accumulated step by step; see rnn_backward for why).
-    direct = np.empty((B, N))
-    hbar_next = np.zeros((B, N))  # W_h^T zbar_{t+1}
-    cbar_next = np.zeros((B, N))  # cbar_{t+1} f_{t+1}
-    tmp_Wh = np.empty((N4, N))
-    tmp_Wu = np.empty((N4, U))
-    tmp_C = np.empty((O, N))
+    direct = np.empty((B, N), Wh.dtype)
+    hbar_next = np.zeros((B, N), Wh.dtype)  # W_h^T zbar_{t+1}
+    cbar_next = np.zeros((B, N), Wh.dtype)  # cbar_{t+1} f_{t+1}
+    tmp_Wh = np.empty((N4, N), Wh.dtype)
+    tmp_Wu = np.empty((N4, U), Wh.dtype)
+    tmp_C = np.empty((O, N), Wh.dtype)
     dWu[:] = 0.0
     dWh[:] = 0.0
     dbias[:] = 0.0
@@ -277,7 +290,7 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
     # small N the per-step calls cost more than their arithmetic), each block small enough,
     # m n k <= 2^18, that OpenBLAS runs it on one thread (see rnn_backward)
     TC = max(1, 262144 // (B * N4 * N))
-    dzs = np.empty((TC, B, N4))
+    dzs = np.empty((TC, B, N4), Wh.dtype)
     for t in range(T - 1, -1, -1):
         t_hi = T - 1 - ((T - 1 - t) // TC) * TC     # the block of steps t_lo..t_hi holding t
         t_lo = max(0, t_hi - TC + 1)
@@ -289,11 +302,11 @@ def lstm_backward(u, g_y, Wh, C, gates, c, tc, h, dWu, dWh, dbias, dC):
                 ig, fg, og, gg = g[b, i], g[b, N + i], g[b, N2 + i], g[b, N3 + i]
                 tcv = tct[b, i]
                 hbar = direct[b, i] + hbar_next[b, i]
-                cbar = hbar * og * ((1.0 - tcv) * (1.0 + tcv)) + cbar_next[b, i]
-                dz[b, i] = cbar * gg * (ig * (1.0 - ig))
-                dz[b, N + i] = cbar * cp[b, i] * (fg * (1.0 - fg))
-                dz[b, N2 + i] = hbar * tcv * (og * (1.0 - og))
-                dz[b, N3 + i] = cbar * ig * ((1.0 - gg) * (1.0 + gg))
+                cbar = hbar * og * ((one - tcv) * (one + tcv)) + cbar_next[b, i]
+                dz[b, i] = cbar * gg * (ig * (one - ig))
+                dz[b, N + i] = cbar * cp[b, i] * (fg * (one - fg))
+                dz[b, N2 + i] = hbar * tcv * (og * (one - og))
+                dz[b, N3 + i] = cbar * ig * ((one - gg) * (one + gg))
                 cbar_next[b, i] = cbar * fg
         if t == t_lo:   # the block is complete: its products
             rows = (t_hi - t_lo + 1) * B

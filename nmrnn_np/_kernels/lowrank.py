@@ -158,17 +158,24 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    keep_x = 1.0 - alpha_x
-    keep_z = 1.0 - alpha_z
-    xs = np.empty((B, N))
-    gv = np.zeros((B, K + Ux))
-    z = np.empty((M, B))
-    h = np.empty((M, B))
-    drive = np.empty((M, B))
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
+    # float literal is a float64 to numba and would promote every float32 expression it touches
+    one = Lt.dtype.type(1.0)
+    zero = Lt.dtype.type(0.0)
+    ax = Lt.dtype.type(alpha_x)
+    az = Lt.dtype.type(alpha_z)
+    sc = Lt.dtype.type(scale)
+    keep_x = one - ax
+    keep_z = one - az
+    xs = np.empty((B, N), Lt.dtype)
+    gv = np.zeros((B, K + Ux), Lt.dtype)
+    z = np.empty((M, B), Lt.dtype)
+    h = np.empty((M, B), Lt.dtype)
+    drive = np.empty((M, B), Lt.dtype)
     sg = np.ones((max(S, 1), B))
-    g = np.empty(K)
-    ut = np.zeros((B, Ux))   # u^x_t of the chunk's trials (zero rows elsewhere)
-    bu = np.empty((B, N))    # B_x u^x_t, when computed by one matrix product (dense inputs)
+    g = np.empty(K, Lt.dtype)
+    ut = np.zeros((B, Ux), Lt.dtype)   # u^x_t of the chunk's trials (zero rows elsewhere)
+    bu = np.empty((B, N), Lt.dtype)    # B_x u^x_t, when computed by one matrix product (dense inputs)
     for b in range(ub0, ub1):
         for n in range(N):
             xs[b, n] = x0[b, n]
@@ -180,9 +187,9 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
         for b in range(ub0, ub1):
             if K >= 3 and not linear:   # one pass for tanh and the first three dots
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
+                a0 = zero
+                a1 = zero
+                a2 = zero
                 for n in range(N):
                     q = tanh(xs[b, n])
                     P[tp, b, n] = q
@@ -193,7 +200,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                 KAP[t, b, 1] = a1
                 KAP[t, b, 2] = a2
                 for k in range(3, K):
-                    acc = 0.0
+                    acc = zero
                     for n in range(N):
                         acc += Rt[k, n] * P[tp, b, n]
                     KAP[t, b, k] = acc
@@ -205,7 +212,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                 for n in range(N):
                     P[tp, b, n] = tanh(xs[b, n])
             for k in range(K):
-                acc = 0.0
+                acc = zero
                 for n in range(N):
                     acc += Rt[k, n] * P[tp, b, n]
                 KAP[t, b, k] = acc
@@ -217,7 +224,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                     h[m, b] = tanh(z[m, b])
             for m in range(M):
                 for b in range(ub0, ub1):
-                    drive[m, b] = 0.0
+                    drive[m, b] = zero
                 if feedback:
                     for b in range(ub0, ub1):
                         acc = b_zx[m]
@@ -233,7 +240,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                     for b in range(ub0, ub1):
                         drive[m, b] += c * inputs_tub[t, j, b]
                 for b in range(ub0, ub1):
-                    z[m, b] = keep_z * z[m, b] + alpha_z * drive[m, b]
+                    z[m, b] = keep_z * z[m, b] + az * drive[m, b]
             for i in range(S):
                 for b in range(ub0, ub1):
                     sg[i, b] = a[i]
@@ -259,7 +266,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
             np.dot(ut, BxT, bu)
         for b in range(ub0, ub1):
             for k in range(K):
-                g[k] = alpha_x * scale * sg[k if S > 1 else 0, b] * KAP[t, b, k]
+                g[k] = ax * sc * sg[k if S > 1 else 0, b] * KAP[t, b, k]
             if K >= 3:   # the leak and the first three rank-1 terms in one pass
                 g0 = g[0]
                 g1 = g[1]
@@ -280,11 +287,11 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                         xs[b, n] += c * Lt[k, n]
             if dense_u:
                 for n in range(N):
-                    xs[b, n] += alpha_x * bu[b, n]
+                    xs[b, n] += ax * bu[b, n]
             else:
                 for j in range(Ux):
-                    c = alpha_x * inputs[b, t, j]
-                    if c != 0.0:
+                    c = ax * inputs[b, t, j]
+                    if c != zero:
                         for n in range(N):
                             xs[b, n] += c * BxT[j, n]
             acc = d[0]
@@ -293,7 +300,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                     gv[b, k] = keep_x * gv[b, k] + g[k]
                     GV[t, b, k] = gv[b, k]
                 for j in range(Ux):
-                    gv[b, K + j] = keep_x * gv[b, K + j] + alpha_x * inputs[b, t, j]
+                    gv[b, K + j] = keep_x * gv[b, K + j] + ax * inputs[b, t, j]
                     GV[t, b, K + j] = gv[b, K + j]
                 for n in range(N):
                     acc += C[0, n] * xs[b, n]
@@ -363,35 +370,42 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     Ux = BxT.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    keep_x = 1.0 - alpha_x
-    keep_z = 1.0 - alpha_z
-    lam = np.zeros((B, N))
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
+    # float literal is a float64 to numba and would promote every float32 expression it touches
+    one = Lt.dtype.type(1.0)
+    zero = Lt.dtype.type(0.0)
+    ax = Lt.dtype.type(alpha_x)
+    az = Lt.dtype.type(alpha_z)
+    sc = Lt.dtype.type(scale)
+    keep_x = one - ax
+    keep_z = one - az
+    lam = np.zeros((B, N), Lt.dtype)
     # dC = sum_t,b gy_tb x_tb^T with x_tb = c0_t x0_b + L G_tb + B_x V_tb: accumulate the
     # coefficients (O, B), (O, K), (O, U_x) and form dC once at the end
-    c_x0 = np.zeros((O, B))
-    c_gv = np.zeros((O, K + Ux))
-    decay = np.empty(T)
+    c_x0 = np.zeros((O, B), Lt.dtype)
+    c_gv = np.zeros((O, K + Ux), Lt.dtype)
+    decay = np.empty(T, Lt.dtype)
     decay[0] = keep_x
     for t in range(1, T):
         decay[t] = decay[t - 1] * keep_x
-    pbar = np.empty(N)
-    rho = np.empty((B, K))
-    om = np.zeros((S, B))
-    mu = np.zeros((M, B))
-    nu = np.zeros((M, B))
-    h = np.empty((M, B))
-    wnu = np.empty((M, B))
-    sk = np.ones(K)
-    dots = np.empty(K)       # L^T lam_t of one trial
-    ut = np.zeros((Ux, B))   # a_x u^x_t of the chunk's trials (zero columns elsewhere)
-    tmp_bx = np.empty((Ux, N))
+    pbar = np.empty(N, Lt.dtype)
+    rho = np.empty((B, K), Lt.dtype)
+    om = np.zeros((S, B), Lt.dtype)
+    mu = np.zeros((M, B), Lt.dtype)
+    nu = np.zeros((M, B), Lt.dtype)
+    h = np.empty((M, B), Lt.dtype)
+    wnu = np.empty((M, B), Lt.dtype)
+    sk = np.ones(K, Lt.dtype)
+    dots = np.empty(K, Lt.dtype)       # L^T lam_t of one trial
+    ut = np.zeros((Ux, B), Lt.dtype)   # a_x u^x_t of the chunk's trials (zero columns elsewhere)
+    tmp_bx = np.empty((Ux, N), Lt.dtype)
     for t in range(T - 1, -1, -1):
         dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
         # (A) lam_t, dC, dd, gam_t, dL, dB_x, rho_t, om_t
         for b in range(ub0, ub1):
             for o in range(O):
                 w = gY[b, t, o]
-                if w != 0.0:
+                if w != zero:
                     dd[o] += w
                     c_x0[o, b] += w * decay[t]
                     for i in range(K + Ux):
@@ -402,12 +416,12 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                 for k in range(K):
                     sk[k] = Sg[b, t, k if S > 1 else 0]
             if K >= 3:   # one pass over lam for the first three dots and dL rows
-                c0 = alpha_x * scale * sk[0] * KAP[t, b, 0]          # a_x g_tk
-                c1 = alpha_x * scale * sk[1] * KAP[t, b, 1]
-                c2 = alpha_x * scale * sk[2] * KAP[t, b, 2]
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
+                c0 = ax * sc * sk[0] * KAP[t, b, 0]          # a_x g_tk
+                c1 = ax * sc * sk[1] * KAP[t, b, 1]
+                c2 = ax * sc * sk[2] * KAP[t, b, 2]
+                a0 = zero
+                a1 = zero
+                a2 = zero
                 for n in range(N):
                     v = lam[b, n]
                     a0 += Lt[0, n] * v
@@ -420,39 +434,39 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                 dots[1] = a1
                 dots[2] = a2
                 for k in range(3, K):
-                    c = alpha_x * scale * sk[k] * KAP[t, b, k]
-                    acc = 0.0
+                    c = ax * sc * sk[k] * KAP[t, b, k]
+                    acc = zero
                     for n in range(N):
                         acc += Lt[k, n] * lam[b, n]
                         dLt[k, n] += c * lam[b, n]
                     dots[k] = acc
             else:
                 for k in range(K):
-                    c = alpha_x * scale * sk[k] * KAP[t, b, k]           # a_x g_tk
-                    acc = 0.0
+                    c = ax * sc * sk[k] * KAP[t, b, k]           # a_x g_tk
+                    acc = zero
                     for n in range(N):
                         acc += Lt[k, n] * lam[b, n]
                         dLt[k, n] += c * lam[b, n]
                     dots[k] = acc
-            acc_s = 0.0
+            acc_s = zero
             for k in range(K):
-                gam = alpha_x * dots[k]
-                rho[b, k] = scale * sk[k] * gam
+                gam = ax * dots[k]
+                rho[b, k] = sc * sk[k] * gam
                 acc_s += KAP[t, b, k] * gam
                 if nm and S > 1:
-                    om[k, b] = scale * KAP[t, b, k] * gam * sk[k] * (1.0 - sk[k])
+                    om[k, b] = sc * KAP[t, b, k] * gam * sk[k] * (one - sk[k])
             if nm and S == 1:
-                om[0, b] = scale * acc_s * sk[0] * (1.0 - sk[0])
+                om[0, b] = sc * acc_s * sk[0] * (one - sk[0])
             if not dense_u:
                 for j in range(Ux):
-                    c = alpha_x * inputs[b, t, j]
-                    if c != 0.0:
+                    c = ax * inputs[b, t, j]
+                    if c != zero:
                         for n in range(N):
                             dBxT[j, n] += c * lam[b, n]
         if dense_u:   # dB_x^T += (a_x u^x_t)^T lam_t as one (U_x, B) x (B, N) product
             for j in range(Ux):
                 for b in range(ub0, ub1):
-                    ut[j, b] = alpha_x * inputs_tub[t, j, b]
+                    ut[j, b] = ax * inputs_tub[t, j, b]
             np.dot(ut, lam, tmp_bx)
             for j in range(Ux):
                 for n in range(N):
@@ -467,12 +481,12 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     for b in range(ub0, ub1):
                         h[m, b] = tanh(z0[b, m])
             for i in range(S):
-                acc = 0.0
+                acc = zero
                 for b in range(ub0, ub1):
                     acc += om[i, b]
                 da[i] += acc
                 for m in range(M):
-                    acc = 0.0
+                    acc = zero
                     c = A[i, m]
                     for b in range(ub0, ub1):
                         acc += om[i, b] * Z[b, t, m]
@@ -480,31 +494,31 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     dA[i, m] += acc
             for m in range(M):
                 for b in range(ub0, ub1):
-                    nu[m, b] = alpha_z * mu[m, b]
+                    nu[m, b] = az * mu[m, b]
                 for j in range(M):
-                    acc = 0.0
+                    acc = zero
                     for b in range(ub0, ub1):
                         acc += nu[m, b] * h[j, b]
                     dW_z[m, j] += acc
                 for j in range(U):
-                    acc = 0.0
+                    acc = zero
                     for b in range(ub0, ub1):
                         acc += nu[m, b] * inputs_tub[t, j, b]
                     dB_z[m, j] += acc
                 if feedback:
-                    acc = 0.0
+                    acc = zero
                     for b in range(ub0, ub1):
                         acc += nu[m, b]
                     db_zx[m] += acc
             for j in range(M):
                 for b in range(ub0, ub1):
-                    wnu[j, b] = 0.0
+                    wnu[j, b] = zero
                 for m in range(M):
                     c = W_z[m, j]
                     for b in range(ub0, ub1):
                         wnu[j, b] += c * nu[m, b]
                 for b in range(ub0, ub1):
-                    mu[j, b] = keep_z * mu[j, b] + (1.0 - h[j, b] * h[j, b]) * wnu[j, b]
+                    mu[j, b] = keep_z * mu[j, b] + (one - h[j, b] * h[j, b]) * wnu[j, b]
         # (C) pbar_t, dR, dW_zx, lam~
         for b in range(ub0, ub1):
             if K == 3 and not feedback and not linear:   # one pass; pbar is never stored
@@ -516,7 +530,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     dRt[0, n] += r0 * q
                     dRt[1, n] += r1 * q
                     dRt[2, n] += r2 * q
-                    lam[b, n] = keep_x * lam[b, n] + (1.0 - q * q) * (r0 * Rt[0, n] + r1 * Rt[1, n] + r2 * Rt[2, n])
+                    lam[b, n] = keep_x * lam[b, n] + (one - q * q) * (r0 * Rt[0, n] + r1 * Rt[1, n] + r2 * Rt[2, n])
                 continue
             c = rho[b, 0]
             for n in range(N):
@@ -538,7 +552,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
                     lam[b, n] = keep_x * lam[b, n] + pbar[n]
             else:
                 for n in range(N):
-                    lam[b, n] = keep_x * lam[b, n] + (1.0 - P[t, b, n] * P[t, b, n]) * pbar[n]
+                    lam[b, n] = keep_x * lam[b, n] + (one - P[t, b, n] * P[t, b, n]) * pbar[n]
     # dC = c_x0 x0 + c_G L^T + c_V B_x^T
     for o in range(O):
         for b in range(ub0, ub1):

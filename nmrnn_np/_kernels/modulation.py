@@ -65,17 +65,25 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    keep_x = 1.0 - alpha_x
-    keep_z = 1.0 - alpha_z
-    z = np.empty(M)
-    zn = np.empty(M)
-    h = np.empty(M)
-    s = np.empty(S)
-    gam = np.ones(K)
-    gn = np.ones(N)
-    p = np.empty(N)
-    q = np.empty(N)
-    kap = np.empty(K)
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
+    # float literal is a float64 to numba and would promote every float32 expression it touches
+    one = Lt.dtype.type(1.0)
+    two = Lt.dtype.type(2.0)
+    zero = Lt.dtype.type(0.0)
+    ax = Lt.dtype.type(alpha_x)
+    az = Lt.dtype.type(alpha_z)
+    sc = Lt.dtype.type(scale)
+    keep_x = one - ax
+    keep_z = one - az
+    z = np.empty(M, Lt.dtype)
+    zn = np.empty(M, Lt.dtype)
+    h = np.empty(M, Lt.dtype)
+    s = np.empty(S, Lt.dtype)
+    gam = np.ones(K, Lt.dtype)
+    gn = np.ones(N, Lt.dtype)
+    p = np.empty(N, Lt.dtype)
+    q = np.empty(N, Lt.dtype)
+    kap = np.empty(K, Lt.dtype)
     for b in range(B):
         for n in range(N):
             X[b, 0, n] = x0[b, n]
@@ -93,7 +101,7 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
                     for n in range(N):
                         q[n] = tanh(X[b, t, n])
             for m in range(M):
-                acc = 0.0
+                acc = zero
                 for j in range(M):
                     acc += W_z[m, j] * h[j]
                 for j in range(U):
@@ -102,7 +110,7 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
                     acc += b_zx[m]
                     for n in range(N):
                         acc += W_zx[m, n] * q[n]
-                zn[m] = keep_z * z[m] + alpha_z * acc
+                zn[m] = keep_z * z[m] + az * acc
             for m in range(M):
                 z[m] = zn[m]
                 Z[b, t, m] = z[m]
@@ -118,7 +126,7 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
                     gam[k] = s[comp[k]]
             if S_exc > 0:
                 for n in range(N):
-                    gn[n] = 2.0 * s[S_syn + pop[n]]
+                    gn[n] = two * s[S_syn + pop[n]]
             if linear:
                 for n in range(N):
                     p[n] = gn[n] * X[b, t, n]
@@ -128,11 +136,11 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
             for n in range(N):
                 PH[b, t, n] = p[n]
             for k in range(K):
-                acc = 0.0
+                acc = zero
                 for n in range(N):
                     acc += Rt[k, n] * p[n]
                 KAP[b, t, k] = acc
-                kap[k] = alpha_x * scale * gam[k] * acc
+                kap[k] = ax * sc * gam[k] * acc
             # x_t = (1 - a_x) x_{t-1} + a_x (c L (gam * kappa) + B_x u^x_t); y_t = C x_t + d
             for n in range(N):
                 X[b, t + 1, n] = keep_x * X[b, t, n]
@@ -141,8 +149,8 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
                 for n in range(N):
                     X[b, t + 1, n] += c * Lt[k, n]
             for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
+                c = ax * inputs[b, t, j]
+                if c != zero:
                     for n in range(N):
                         X[b, t + 1, n] += c * BxT[j, n]
             for o in range(O):
@@ -184,27 +192,35 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    keep_x = 1.0 - alpha_x
-    keep_z = 1.0 - alpha_z
-    lam = np.empty(N)
-    mu = np.empty(M)
-    nu = np.empty(M)
-    h = np.empty(M)
-    gam = np.ones(K)
-    gn = np.ones(N)
-    p = np.empty(N)
-    q = np.empty(N)
-    dv = np.empty(N)
-    kap = np.empty(K)
-    le = np.empty(K)
-    dkap = np.empty(K)
-    sbar = np.empty(S)
-    om = np.empty(S)
+    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
+    # float literal is a float64 to numba and would promote every float32 expression it touches
+    one = Lt.dtype.type(1.0)
+    two = Lt.dtype.type(2.0)
+    zero = Lt.dtype.type(0.0)
+    ax = Lt.dtype.type(alpha_x)
+    az = Lt.dtype.type(alpha_z)
+    sc = Lt.dtype.type(scale)
+    keep_x = one - ax
+    keep_z = one - az
+    lam = np.empty(N, Lt.dtype)
+    mu = np.empty(M, Lt.dtype)
+    nu = np.empty(M, Lt.dtype)
+    h = np.empty(M, Lt.dtype)
+    gam = np.ones(K, Lt.dtype)
+    gn = np.ones(N, Lt.dtype)
+    p = np.empty(N, Lt.dtype)
+    q = np.empty(N, Lt.dtype)
+    dv = np.empty(N, Lt.dtype)
+    kap = np.empty(K, Lt.dtype)
+    le = np.empty(K, Lt.dtype)
+    dkap = np.empty(K, Lt.dtype)
+    sbar = np.empty(S, Lt.dtype)
+    om = np.empty(S, Lt.dtype)
     for b in range(B):
         for n in range(N):
-            lam[n] = 0.0
+            lam[n] = zero
         for m in range(M):
-            mu[m] = 0.0
+            mu[m] = zero
         for t in range(T - 1, -1, -1):
             # the step's gains (p_t and kappa_t stored by the forward)
             if S_syn > 0:
@@ -212,7 +228,7 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
                     gam[k] = Sg[b, t, comp[k]]
             if S_exc > 0:
                 for n in range(N):
-                    gn[n] = 2.0 * Sg[b, t, S_syn + pop[n]]
+                    gn[n] = two * Sg[b, t, S_syn + pop[n]]
             for n in range(N):
                 p[n] = PH[b, t, n]
             for k in range(K):
@@ -220,29 +236,29 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
             # lam_t = C^T gy_t + lam~, dC, dd
             for o in range(O):
                 w = gY[b, t, o]
-                if w != 0.0:
+                if w != zero:
                     dd[o] += w
                     for n in range(N):
                         lam[n] += w * C[o, n]
                         dC[o, n] += w * X[b, t + 1, n]
             # eps_t = a_x lam_t: dB_x, L^T eps, dL
             for j in range(Ux):
-                c = alpha_x * inputs[b, t, j]
-                if c != 0.0:
+                c = ax * inputs[b, t, j]
+                if c != zero:
                     for n in range(N):
                         dBxT[j, n] += c * lam[n]
             for k in range(K):
-                acc = 0.0
+                acc = zero
                 for n in range(N):
                     acc += Lt[k, n] * lam[n]
-                le[k] = alpha_x * acc
-                c = alpha_x * scale * gam[k] * kap[k]
+                le[k] = ax * acc
+                c = ax * sc * gam[k] * kap[k]
                 for n in range(N):
                     dLt[k, n] += c * lam[n]
-                dkap[k] = scale * gam[k] * le[k]
+                dkap[k] = sc * gam[k] * le[k]
             # dR, dp, dv
             for n in range(N):
-                dv[n] = 0.0
+                dv[n] = zero
             for k in range(K):
                 c = dkap[k]
                 for n in range(N):
@@ -250,19 +266,19 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
                     dv[n] += c * Rt[k, n]
             if not linear:
                 for n in range(N):
-                    dv[n] *= 1.0 - p[n] * p[n]
+                    dv[n] *= one - p[n] * p[n]
             # dJ/ds_t, through the component gains and the neuron gains
             for i in range(S):
-                sbar[i] = 0.0
+                sbar[i] = zero
             if S_syn > 0:
                 for k in range(K):
-                    sbar[comp[k]] += scale * kap[k] * le[k]
+                    sbar[comp[k]] += sc * kap[k] * le[k]
             if S_exc > 0:
                 for n in range(N):
-                    sbar[S_syn + pop[n]] += 2.0 * X[b, t, n] * dv[n]
+                    sbar[S_syn + pop[n]] += two * X[b, t, n] * dv[n]
             for i in range(S):
                 si = Sg[b, t, i]
-                om[i] = sbar[i] * si * (1.0 - si)
+                om[i] = sbar[i] * si * (one - si)
                 da[i] += om[i]
                 for m in range(M):
                     dA[i, m] += om[i] * Z[b, t, m]
@@ -271,7 +287,7 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
             for m in range(M):
                 h[m] = tanh(Z[b, t - 1, m]) if t > 0 else tanh(z0[b, m])
             for m in range(M):
-                nu[m] = alpha_z * mu[m]
+                nu[m] = az * mu[m]
                 for j in range(M):
                     dW_z[m, j] += nu[m] * h[j]
                 for j in range(U):
@@ -287,7 +303,7 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
                     for n in range(N):
                         q[n] = tanh(X[b, t, n])
                 for n in range(N):
-                    p[n] = 0.0   # reused: W_zx^T nu_t
+                    p[n] = zero   # reused: W_zx^T nu_t
                 for m in range(M):
                     c = nu[m]
                     db_zx[m] += c
@@ -299,10 +315,10 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
                         lam[n] += p[n]
                 else:
                     for n in range(N):
-                        lam[n] += (1.0 - q[n] * q[n]) * p[n]
+                        lam[n] += (one - q[n] * q[n]) * p[n]
             # mu~ = (1 - a_z) mu_t + (1 - h_t^2) W_z^T nu_t
             for j in range(M):
-                acc = 0.0
+                acc = zero
                 for m in range(M):
                     acc += W_z[m, j] * nu[m]
-                mu[j] = keep_z * mu[j] + (1.0 - h[j] * h[j]) * acc
+                mu[j] = keep_z * mu[j] + (one - h[j] * h[j]) * acc

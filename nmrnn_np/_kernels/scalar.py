@@ -74,6 +74,26 @@ if HAVE_NUMBA:
             return builder.bitcast(args[0], _ir.IntType(64))
 
         return sig, codegen
+
+    @_intrinsic
+    def _bits_to_float32(typingctx, bits):
+        """Reinterpret the 32 bits of an int32 as a float32 (no conversion)."""
+        sig = _types.float32(_types.int32)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.FloatType())
+
+        return sig, codegen
+
+    @_intrinsic
+    def _float32_to_bits(typingctx, x):
+        """Reinterpret the 32 bits of a float32 as an int32 (no conversion)."""
+        sig = _types.int32(_types.float32)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.IntType(32))
+
+        return sig, codegen
 else:  # pragma: no cover - the kernels only run under numba
     import struct as _struct
 
@@ -82,6 +102,12 @@ else:  # pragma: no cover - the kernels only run under numba
 
     def _float_to_bits(x):
         return _struct.unpack("<q", _struct.pack("<d", float(x)))[0]
+
+    def _bits_to_float32(bits):
+        return np.float32(_struct.unpack("<f", _struct.pack("<i", int(bits)))[0])
+
+    def _float32_to_bits(x):
+        return np.int32(_struct.unpack("<i", _struct.pack("<f", float(x)))[0])
 
 # Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
 # exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
@@ -104,7 +130,7 @@ _TANH_SATURATION = 20.0
 
 
 @njit(error_model="numpy", fastmath={"contract"})
-def tanh(x: float) -> float:
+def tanh64(x: float) -> float:
     r"""tanh(x) to ~1 ulp (max 2.6 ulp, mean 0.24 ulp), branch-free so loops over it vectorise.
 
     With ``a = min(|x|, 20)``, ``y = 2 a = k ln2 + r`` (``|r| <= ln2 / 2``),
@@ -145,14 +171,89 @@ def tanh(x: float) -> float:
 
 
 @njit(error_model="numpy", fastmath={"contract"})
-def sigmoid(q: float) -> float:
+def sigmoid64(q: float) -> float:
     """Logistic sigmoid ``1 / (1 + exp(-q))`` as ``(1 + tanh(q/2)) / 2``: the formula of the NumPy path
     (:func:`nmrnn_np.models.base.sigmoid`), which never overflows."""
-    return 0.5 * (tanh(0.5 * q) + 1.0)
+    return 0.5 * (tanh64(0.5 * q) + 1.0)
+
+
+# float32 (the opt-in ``backend="numba32"``): the same construction with float32 constants.
+# tanh(9) = 1 - 3.0e-8 rounds to 1 in float32 (half the spacing below 1 is 3.0e-8).
+_F32_SATURATION = np.float32(9.0)
+_F32_LOG2E = np.float32(1.4426950408889634)
+_F32_SHIFT = np.float32(12582912.0)            # 1.5 * 2**23
+# ln 2 = _F32_LN2_HI + _F32_LN2_LO with _F32_LN2_HI = 355/512 (9 significant bits: k * hi is exact for k < 2**15)
+_F32_LN2_HI = np.float32(0.693359375)
+_F32_LN2_LO = np.float32(0.6931471805599453 - 0.693359375)
+# Taylor coefficients 1/n! of expm1(r) = r + r^2/2 + ... + r^7/5040: on |r| <= ln2/2 the remainder
+# r^8/8! < 5e-9 relative to expm1(r), below half a float32 ulp
+_F32_C = tuple(np.float32(1.0 / math.factorial(n)) for n in range(2, 8))
+_F32_ONE = np.float32(1.0)
+_F32_TWO = np.float32(2.0)
+_F32_HALF = np.float32(0.5)
+
+
+@njit(error_model="numpy", fastmath={"contract"})
+def tanh32(x):
+    r"""float32 tanh to ~2 ulp of float32 (max 2.3, mean 0.21 over ``tests/test_kernel_scalar.py``), branch-free.
+
+    With ``a = min(|x|, 9)``, ``y = 2 a = k ln2 + r`` (``|r| <= ln2 / 2``), ``expm1(r)``
+    by its Taylor polynomial of degree 7, :math:`E = \mathrm{expm1}(y) = 2^k \mathrm{expm1}(r) + (2^k - 1)`
+    and ``tanh a = E / (E + 2)``, sign copied from x. Every operation in float32,
+    so a loop over it runs 8 values per AVX2 instruction (2.8x faster than
+    :func:`tanh64` per value; ``docs/performance.md``).
+    """
+    a = min(abs(x), _F32_SATURATION)
+    y = a + a
+    shifted = y * _F32_LOG2E + _F32_SHIFT          # k = round(y / ln2) in the low mantissa bits
+    kf = shifted - _F32_SHIFT
+    r = (y - kf * _F32_LN2_HI) - kf * _F32_LN2_LO
+    two_k = _bits_to_float32((_float32_to_bits(shifted) + np.int32(127)) << np.int32(23))
+    c2, c3, c4, c5, c6, c7 = _F32_C
+    em1 = r + r * r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * c7)))))
+    E = two_k * em1 + (two_k - _F32_ONE)
+    return math.copysign(E / (E + _F32_TWO), x)
+
+
+@njit(error_model="numpy", fastmath={"contract"})
+def sigmoid32(q):
+    """float32 logistic sigmoid, ``(1 + tanh32(q/2)) / 2``."""
+    return _F32_HALF * (tanh32(_F32_HALF * q) + _F32_ONE)
+
+
+def tanh(x):
+    """tanh of a float64 (:func:`tanh64`) or a float32 (:func:`tanh32`), chosen by numba at compile time.
+
+    The kernels call this name; numba picks the implementation from the type
+    of ``x``, so one kernel source runs in both precisions. Called from Python
+    (not from a kernel), it returns :func:`tanh64` of ``x``.
+    """
+    return tanh64(float(x))
+
+
+def sigmoid(q):
+    """Sigmoid of a float64 (:func:`sigmoid64`) or a float32 (:func:`sigmoid32`); see :func:`tanh`."""
+    return sigmoid64(float(q))
+
+
+if HAVE_NUMBA:
+    from numba.extending import overload as _overload
+
+    def _by_precision(f64, f32):
+        def typer(x):
+            if x == _types.float32:
+                return lambda x: f32(x)
+            if isinstance(x, _types.Float):
+                return lambda x: f64(x)
+            return None
+        return typer
+
+    _overload(tanh)(_by_precision(tanh64, tanh32))
+    _overload(sigmoid)(_by_precision(sigmoid64, sigmoid32))
 
 
 @njit(error_model="numpy")
 def tanh_array(x, out):
-    """``out[i] = tanh(x[i])`` element-wise, any shape (for tests and benchmarks)."""
+    """``out[i] = tanh(x[i])`` element-wise, any shape, float64 or float32 (for tests and benchmarks)."""
     for i in range(x.size):
         out.flat[i] = tanh(x.flat[i])

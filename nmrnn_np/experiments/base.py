@@ -44,7 +44,7 @@ def base_settings(name: str, mode: str, seeds: int, **extra: Any) -> dict[str, A
 
     ``name`` (the experiment, fixed), ``mode``, ``seeds`` (runs per grid
     point), ``first_seed``, ``backend`` (``"auto"``, ``"numba"``,
-    ``"numpy"``), the training procedure — ``restart_every`` (0: one
+    ``"numpy"``, ``"numba32"``: the kernels in float32, opt-in), the training procedure — ``restart_every`` (0: one
     optimiser run, ours; 1000: Adam restarted every 1000 steps with the same
     minibatches per chunk, as the authors' trainer did for the timing and
     multitask figures) and ``best_rule`` (``"step"``: the parameters of the

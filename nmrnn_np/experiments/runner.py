@@ -203,8 +203,8 @@ def _check_settings(exp: Experiment, settings: Mapping[str, Any]) -> None:
     from .._backend import BACKENDS, HAVE_NUMBA
     if ex["backend"] not in ("auto",) + tuple(BACKENDS):
         raise ConfigError(f"experiment.backend must be one of auto, {', '.join(BACKENDS)}, got {ex['backend']!r}")
-    if ex["backend"] == "numba" and not HAVE_NUMBA:
-        raise ConfigError("experiment.backend = 'numba' but numba is not installed")
+    if ex["backend"] in ("numba", "numba32") and not HAVE_NUMBA:
+        raise ConfigError(f"experiment.backend = {ex['backend']!r} but numba is not installed")
     if ex["restart_every"] < 0:
         raise ConfigError(f"experiment.restart_every must be >= 0 (0: never), got {ex['restart_every']}")
     if ex["best_rule"] not in ("step", "chunk_end"):

@@ -22,10 +22,9 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.core import VJPNode, add_outgrads, vspace
 from autograd.tracer import getval, isbox, new_box, trace_stack
-from autograd.util import toposort
 
 from .. import _validation as V
-from .._backend import resolve_backend
+from .._backend import KERNEL_DTYPES, resolve_backend
 from .._rng import as_generator
 
 Params = Dict[str, np.ndarray]
@@ -297,24 +296,25 @@ class RecurrentModel:
     #: prepared-parameter names the numba kernels read (see :mod:`nmrnn_np.primitives`)
     _kernel_keys: tuple[str, ...] = ()
 
-    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
-        """Numba forward kernel: ``"y"`` and the states the backward pass needs."""
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, *, dtype=np.float64) -> dict:
+        """Numba forward kernel in precision ``dtype``: ``"y"`` and the states the backward pass needs."""
         raise NotImplementedError(f"{type(self).__name__} has no numba kernel")
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
-        """Numba BPTT kernel: gradient of ``sum(g_y * y)`` w.r.t. each ``p[k]``, k in ``_kernel_keys``."""
+        """Numba BPTT kernel (in the precision of ``fwd``): float64 gradient of ``sum(g_y * y)`` w.r.t. each
+        ``p[k]``, k in ``_kernel_keys``."""
         raise NotImplementedError(f"{type(self).__name__} has no numba kernel")
 
-    def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
-        """Run the numba kernel; returns the same dict as :meth:`_simulate_numpy`."""
+    def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict, dtype=np.float64) -> dict:
+        """Run the numba kernel; returns the same dict as :meth:`_simulate_numpy` (float64 arrays)."""
         from autograd.tracer import getval
-        fwd = self._numba_forward({k: getval(v) for k, v in p.items()}, inputs, init)
-        return {k: fwd[k] for k in self.record_names}
+        fwd = self._numba_forward({k: getval(v) for k, v in p.items()}, inputs, init, dtype=dtype)
+        return {k: np.asarray(fwd[k], dtype=np.float64) for k in self.record_names}
 
-    def _outputs_numba(self, p: Params, inputs: np.ndarray, init: dict):
+    def _outputs_numba(self, p: Params, inputs: np.ndarray, init: dict, dtype=np.float64):
         """y (B, T, O) from the numba kernel, differentiable by autograd w.r.t. ``p``."""
         from ..primitives import numba_outputs
-        return numba_outputs(self, p, inputs, init)
+        return numba_outputs(self, p, inputs, init, dtype)
 
     # -- public API -----------------------------------------------------------
     def _setup(self, params, inputs, initial_states, backend):
@@ -335,8 +335,9 @@ class RecurrentModel:
             :meth:`param_shapes`).
         inputs : array (B, T, U)
             Input ``u_t`` for every trial and step.
-        backend : {"numba", "numpy"}, optional
-            Default: numba when installed and not disabled.
+        backend : {"numba", "numpy", "numba32"}, optional
+            Default: numba when installed and not disabled. ``"numba32"``:
+            the numba kernels in float32 (opt-in; arrays returned as float64).
         **initial_states : arrays (n,) or (B, n)
             ``x0``, ``z0`` (NM-RNN), ``x0`` (LR-RNN, RNN), ``h0``, ``c0``
             (LSTM); 0.1 in every unit when omitted.
@@ -348,8 +349,8 @@ class RecurrentModel:
         """
         params, inputs, init, backend = self._setup(params, inputs, initial_states, backend)
         p = self.prepare(params)
-        if backend == "numba":
-            out = self._simulate_numba(p, inputs, init)
+        if backend in KERNEL_DTYPES:
+            out = self._simulate_numba(p, inputs, init, KERNEL_DTYPES[backend])
         else:
             out = self._simulate_numpy(p, inputs, init)
         return Trajectory(**{k: np.asarray(v) for k, v in out.items()})
@@ -364,8 +365,8 @@ class RecurrentModel:
         """
         params, inputs, init, backend = self._setup(params, inputs, initial_states, backend)
         p = self.prepare(params)
-        if backend == "numba":
-            return self._outputs_numba(p, inputs, init)
+        if backend in KERNEL_DTYPES:
+            return self._outputs_numba(p, inputs, init, KERNEL_DTYPES[backend])
         return self._simulate_numpy(p, inputs, init)["y"]
 
     # -- losses and gradients -------------------------------------------------
@@ -389,18 +390,24 @@ class RecurrentModel:
                 raise ValueError("mask is zero everywhere: the masked loss would be 0/0")
         return targets, mask
 
-    def _loss_function(self, inputs, targets, mask, loss, backend, initial_states):
+    def _loss_setup(self, inputs, targets, mask, loss, backend, initial_states):
+        """Checked arguments of a loss: ``(loss_fn, inputs, targets, mask, backend, init)``."""
         from ..losses import get_loss
         loss_fn = get_loss(loss)
         inputs = self.check_inputs(inputs)
         targets, mask = self._check_targets(inputs, targets, mask)
         backend = resolve_backend(backend)
         init = self.initial_states(inputs.shape[0], **initial_states)
+        return loss_fn, inputs, targets, mask, backend, init
+
+    def _loss_function(self, inputs, targets, mask, loss, backend, initial_states):
+        loss_fn, inputs, targets, mask, backend, init = self._loss_setup(inputs, targets, mask, loss, backend,
+                                                                         initial_states)
 
         def objective(params):
             p = self.prepare(params)
-            if backend == "numba":
-                y = self._outputs_numba(p, inputs, init)
+            if backend in KERNEL_DTYPES:
+                y = self._outputs_numba(p, inputs, init, KERNEL_DTYPES[backend])
             else:
                 y = self._simulate_numpy(p, inputs, init)["y"]
             return loss_fn(y, targets, mask)
@@ -428,10 +435,12 @@ class RecurrentModel:
             Weights of the squared errors; ``None`` is all ones.
         loss : {"masked_mse", "mse", "last_step_mse"} or callable(y, targets, mask)
             See :mod:`nmrnn_np.losses`. Default: the authors' masked MSE.
-        backend : {"numba", "numpy"}, optional
+        backend : {"numba", "numpy", "numba32"}, optional
             ``"numba"``: the forward kernel as an autograd primitive whose VJP
             is a numba BPTT kernel. ``"numpy"``: plain autograd through the
             Python loop over :meth:`step` (the slow, readable reference).
+            ``"numba32"``: the same kernels in float32 (opt-in, about twice as
+            fast); the loss, the gradient returned and the parameters stay float64.
         **initial_states
             As in :meth:`simulate`; gradients with respect to them are not
             computed.
@@ -442,14 +451,120 @@ class RecurrentModel:
         grads : dict with the same keys and shapes as ``params``
         """
         params = self.check_params(params)
-        objective = self._loss_function(inputs, targets, mask, loss, backend, initial_states)
-        value, grads = value_and_grad_of_dict(objective, params)
+        return self._checked_loss_and_grad(params, *self._loss_setup(inputs, targets, mask, loss, backend,
+                                                                     initial_states))
+
+    def _checked_loss_and_grad(self, params: Params, loss_fn, inputs, targets, mask, backend,
+                               init) -> tuple[float, Params]:
+        """:meth:`loss_and_grad` on checked arguments (those of :meth:`_loss_setup`, a resolved backend).
+
+        The trainer checks its parameters and each batch once and calls this at
+        every step.
+        """
+        if backend in KERNEL_DTYPES:
+            value, grads = self._kernel_loss_and_grad(params, loss_fn, inputs, targets, mask, backend, init)
+        else:
+            def objective(params):
+                p = self.prepare(params)
+                return loss_fn(self._simulate_numpy(p, inputs, init)["y"], targets, mask)
+            value, grads = value_and_grad_of_dict(objective, params)
         return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in params}
+
+    def _kernel_loss_and_grad(self, params: Params, loss_fn, inputs, targets, mask, backend, init):
+        r"""The numba path of :meth:`loss_and_grad`: the chain rule in three explicit pieces.
+
+        With :math:`p = \mathrm{prepare}(\theta)` (the QR of L, say), :math:`y` the
+        forward kernel's output and :math:`\mathcal{L}(y)` the loss,
+
+        .. math::
+
+            \bar y = \partial \mathcal{L} / \partial y, \qquad
+            \bar p = \mathrm{BPTT}(\bar y), \qquad
+            \bar\theta = \bar p \, \partial p / \partial \theta,
+
+        the first and last by autograd (:func:`value_and_grad_of_dict` on the
+        loss alone, :func:`vjp_of_dict` on :meth:`prepare` alone), the middle
+        by the backward kernel. The same operations, in the same order, as
+        tracing the whole objective through the kernel primitive of
+        :mod:`nmrnn_np.primitives` (:meth:`outputs`), without taping the
+        steps in between (~0.3 ms of a 3 ms timing-task step).
+        """
+        dtype = KERNEL_DTYPES[backend]
+        p, prepare_vjp = vjp_of_dict(self.prepare, params)
+        kp = {k: p[k] for k in self._kernel_keys}
+        fwd = self._numba_forward(kp, inputs, init, dtype=dtype)
+        y = np.asarray(fwd["y"], dtype=np.float64)
+        value, g = value_and_grad_of_dict(lambda d: loss_fn(d["y"], targets, mask), {"y": y})
+        g_p = self._numba_backward(kp, inputs, init, fwd, np.ascontiguousarray(g["y"], dtype=np.float64))
+        return value, prepare_vjp(g_p)
 
 
 # ----------------------------------------------------------------------------
 # Reverse mode over a dict of parameters
 # ----------------------------------------------------------------------------
+def _reverse_pass(outgrads: dict, roots: Mapping[str, Any], params: Mapping[str, Any]) -> dict:
+    """autograd's reverse pass from the nodes in ``outgrads`` (node -> flagged cotangent) down to ``roots``.
+
+    :func:`autograd.core.backward_pass` for several end nodes at once: the
+    nodes are visited in reverse topological order of the union of their
+    graphs (Kahn's algorithm on child counts, as :func:`autograd.util.toposort`
+    does for one end); the gradient arriving at each root is kept.
+    """
+    ends = list(outgrads)
+    child_counts: dict = {}
+    stack = list(ends)
+    while stack:
+        node = stack.pop()
+        if node in child_counts:
+            child_counts[node] += 1
+        else:
+            child_counts[node] = 1
+            stack.extend(node.parents)
+    for node in ends:   # each end was counted once as a starting point, not as a child
+        child_counts[node] -= 1
+    ready = [node for node in ends if child_counts[node] == 0]
+    is_root = set(roots.values())
+    while ready:
+        node = ready.pop()
+        if node not in is_root:   # a root keeps its gradient in outgrads
+            g = outgrads.pop(node)[0]
+            for parent, ingrad in zip(node.parents, node.vjp(g)):
+                outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
+        for parent in node.parents:
+            if child_counts[parent] == 1:
+                ready.append(parent)
+            else:
+                child_counts[parent] -= 1
+    return {k: outgrads[node][0] if node in outgrads else vspace(params[k]).zeros() for k, node in roots.items()}
+
+
+def vjp_of_dict(fun, params: Mapping[str, Any]) -> tuple[dict, Any]:
+    r"""``fun(params)`` (a dict of arrays) and its vector-Jacobian product, both with respect to dicts.
+
+    Returns ``(out, vjp)``: ``out`` the unboxed ``fun(params)``, and ``vjp(cot)``,
+    which maps cotangents ``cot[k]`` of (some of) the ``out[k]`` to the gradient of
+    :math:`\sum_k \langle cot_k, out_k \rangle` with respect to every array of
+    ``params`` (zeros for those nothing depends on). Each parameter is boxed on
+    its own root node, as in :func:`value_and_grad_of_dict`; an output that *is* a
+    parameter (most of a model's :meth:`~RecurrentModel.prepare`) passes its
+    cotangent straight through.
+    """
+    roots = {k: VJPNode.new_root() for k in params}
+    with trace_stack.new_trace() as trace:
+        boxed_out = fun({k: new_box(v, trace, roots[k]) for k, v in params.items()})
+    out = {k: getval(v) for k, v in boxed_out.items()}
+
+    def vjp(cotangents: Mapping[str, Any]) -> dict:
+        outgrads: dict = {}
+        for k, g in cotangents.items():
+            v = boxed_out[k]
+            if isbox(v) and v._trace == trace:
+                outgrads[v._node] = add_outgrads(outgrads.get(v._node), g)
+        return _reverse_pass(outgrads, roots, params)
+
+    return out, vjp
+
+
 def value_and_grad_of_dict(fun, params: Mapping[str, Any]) -> tuple[Any, dict]:
     r"""``fun(params)`` (a scalar) and its gradient with respect to every array of the dict ``params``.
 
@@ -475,13 +590,4 @@ def value_and_grad_of_dict(fun, params: Mapping[str, Any]) -> tuple[Any, dict]:
     value, end_node = end._value, end._node
     if vspace(value).size != 1:
         raise TypeError(f"the loss must be a scalar, got shape {np.shape(value)}")
-    is_root = set(roots.values())
-    outgrads = {end_node: (vspace(value).ones(), False)}
-    for node in toposort(end_node):
-        if node in is_root:   # no parents: its gradient stays in outgrads
-            continue
-        g = outgrads.pop(node)[0]
-        for parent, ingrad in zip(node.parents, node.vjp(g)):
-            outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
-    return value, {k: outgrads[node][0] if node in outgrads else vspace(params[k]).zeros()
-                   for k, node in roots.items()}
+    return value, _reverse_pass({end_node: (vspace(value).ones(), False)}, roots, params)

@@ -116,25 +116,27 @@ class _LowRankBase(RecurrentModel):
         return dict(alpha_x=self.alpha, W_z=empty, B_z=np.zeros((0, self.U)), A=empty, a=np.zeros(0),
                     W_zx=np.zeros((0, self.N)), b_zx=np.zeros(0), alpha_z=0.0, nm=False, feedback=False)
 
-    def _kernel_args(self, p: Params) -> dict:
-        """Contiguous float64 kernel arguments: factors and weights that multiply N-vectors transposed."""
-        c = as_kernel_array
+    def _kernel_args(self, p: Params, dtype=np.float64) -> dict:
+        """Contiguous kernel arguments of ``dtype``: factors and weights that multiply N-vectors transposed."""
+        def c(v):
+            return as_kernel_array(v, dtype)
         args = {k: c(v) if isinstance(v, np.ndarray) else v for k, v in self._kernel_model_args(p).items()}
         args.update(Lt=c(p["L"].T), Rt=c(p["R"].T), BxT=c(p["B_x"].T), C=c(p["C"]),
-                    d=c(p["d"]) if self.readout_bias else np.zeros(self.O),
+                    d=c(p["d"]) if self.readout_bias else np.zeros(self.O, dtype),
                     scale=self.recurrent_scale, linear=self.phi == "linear")
         return args
 
     @staticmethod
-    def _kernel_states(inputs: np.ndarray, init: dict):
+    def _kernel_states(inputs: np.ndarray, init: dict, dtype=np.float64):
         """inputs (B, T, U), the same as (T, U, B) for the batch-vectorised NM phase, x0, z0."""
-        inputs = as_kernel_array(inputs)
-        x0 = as_kernel_array(init["x0"])
+        inputs = as_kernel_array(inputs, dtype)
+        x0 = as_kernel_array(init["x0"], dtype)
         z0 = init.get("z0")
-        z0 = np.zeros((inputs.shape[0], 0)) if z0 is None else as_kernel_array(z0)
-        return inputs, as_kernel_array(inputs.transpose(1, 2, 0)), x0, z0
+        z0 = np.zeros((inputs.shape[0], 0), dtype) if z0 is None else as_kernel_array(z0, dtype)
+        return inputs, as_kernel_array(inputs.transpose(1, 2, 0), dtype), x0, z0
 
-    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, for_backward: bool = True) -> dict:
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, for_backward: bool = True, *,
+                       dtype=np.float64) -> dict:
         """Run :func:`~nmrnn_np._kernels.lowrank.lowrank_forward`.
 
         Returns ``y`` (B, T, O), ``z`` and ``s`` (B, T, .) (empty for the
@@ -144,18 +146,19 @@ class _LowRankBase(RecurrentModel):
         ``gv``, the coordinates of x_t in span(x_0, L, B_x) (T, B, K + U_x),
         and ``_kernel_inputs``, the contiguous kernel arguments, which the
         backward pass reuses rather than converting ``p`` and the inputs again;
-        otherwise ``x`` (B, T, N).
+        otherwise ``x`` (B, T, N). Every array is of ``dtype`` (float64, or
+        float32 for ``backend="numba32"``).
         """
         from .._kernels.lowrank import lowrank_forward
-        a = self._kernel_args(p)
-        inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init)
+        a = self._kernel_args(p, dtype)
+        inputs, inputs_tub, x0, z0 = self._kernel_states(inputs, init, dtype)
         B, T, _ = inputs.shape
         N, K, M, S = self.N, self.K, a["W_z"].shape[0], a["A"].shape[0]
         shapes = dict(y=(B, T, self.O), x=(1, 1, N) if for_backward else (B, T, N), z=(B, T, M), s=(B, T, S),
                       phi=(T, B, N) if for_backward else (1, B, N), kappa=(T, B, K),
                       gv=(T, B, K + a["BxT"].shape[0]) if for_backward else (1, 1, 1))
         # one allocation for all outputs (see empty_arrays: avoids page faults on every call)
-        out = dict(zip(shapes, empty_arrays(*shapes.values())))
+        out = dict(zip(shapes, empty_arrays(*shapes.values(), dtype=dtype)))
         lowrank_forward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"],
                         a["B_z"], a["A"], a["a"], a["W_zx"], a["b_zx"], a["alpha_x"], a["alpha_z"], a["scale"],
                         a["nm"], a["feedback"], a["linear"], for_backward,
@@ -166,11 +169,12 @@ class _LowRankBase(RecurrentModel):
             out["_kernel_inputs"] = (a, inputs, inputs_tub, x0, z0)
         return out
 
-    def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
+    def _simulate_numba(self, p: Params, inputs: np.ndarray, init: dict, dtype=np.float64) -> dict:
         # no backward pass follows: phi(x_{t-1}) is not stored and x is written (B, T, N)
         from autograd.tracer import getval
-        fwd = self._numba_forward({k: getval(v) for k, v in p.items()}, inputs, init, for_backward=False)
-        return {k: fwd[k] for k in self.record_names}
+        fwd = self._numba_forward({k: getval(v) for k, v in p.items()}, inputs, init, for_backward=False,
+                                  dtype=dtype)
+        return {k: np.asarray(fwd[k], dtype=np.float64) for k in self.record_names}
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict,
                         g_y: np.ndarray) -> dict:
@@ -179,15 +183,16 @@ class _LowRankBase(RecurrentModel):
         # the arrays the forward pass ran on (fwd comes from _numba_forward with the same p and inputs)
         a, inputs, inputs_tub, x0, z0 = fwd["_kernel_inputs"]
         names = ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a", "W_zx", "b_zx")
-        g = dict(zip(names, zero_arrays(*[a[name].shape for name in names])))
+        dtype = a["Lt"].dtype
+        g = dict(zip(names, zero_arrays(*[a[name].shape for name in names], dtype=dtype)))
         lowrank_backward(inputs, inputs_tub, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"],
                          a["W_zx"], a["alpha_x"], a["alpha_z"], a["scale"], a["nm"], a["feedback"], a["linear"],
                          fwd["gv"], fwd["z"], fwd["s"], fwd["phi"], fwd["kappa"],
-                         as_kernel_array(g_y),
+                         as_kernel_array(g_y, dtype),
                          g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
                          g["W_zx"], g["b_zx"])
         g["L"], g["R"], g["B_x"] = g.pop("Lt").T, g.pop("Rt").T, g.pop("BxT").T
-        return {k: g[k] for k in self._kernel_keys}
+        return {k: np.asarray(g[k], dtype=np.float64) for k in self._kernel_keys}
 
 
 class NMRNN(_LowRankBase):

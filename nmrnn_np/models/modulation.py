@@ -114,31 +114,33 @@ def modulated_x_update(x, L, R, s, drive, alpha: float, scale: float, phi,
 # ----------------------------------------------------------------------------
 # numba fast path (kernels in nmrnn_np._kernels.modulation)
 # ----------------------------------------------------------------------------
-def _kernel_args(model, p) -> dict:
-    c = as_kernel_array
+def _kernel_args(model, p, dtype=np.float64) -> dict:
+    def c(v):
+        return as_kernel_array(v, dtype)
     fb = model.feedback
     return dict(Lt=c(p["L"].T), Rt=c(p["R"].T), BxT=c(p["B_x"].T), C=c(p["C"]),
-                d=c(p["d"]) if model.readout_bias else np.zeros(model.O),
+                d=c(p["d"]) if model.readout_bias else np.zeros(model.O, dtype),
                 W_z=c(p["W_z"]), B_z=c(p["B_z"]), A=c(p["A"]), a=c(p["a"]),
-                W_zx=c(p["W_zx"]) if fb else np.zeros((model.M, model.N)),
-                b_zx=c(p["b_zx"]) if fb else np.zeros(model.M))
+                W_zx=c(p["W_zx"]) if fb else np.zeros((model.M, model.N), dtype),
+                b_zx=c(p["b_zx"]) if fb else np.zeros(model.M, dtype))
 
 
-def numba_forward(model, p, inputs, init, for_backward: bool = True) -> dict:
+def numba_forward(model, p, inputs, init, for_backward: bool = True, *, dtype=np.float64) -> dict:
     """Run :func:`~nmrnn_np._kernels.modulation.modulated_forward` for an NMRNN with modulation != "synaptic".
 
     Returns ``y``, ``z``, ``s`` (B, T, .), and for the backward pass ``_X``
     (B, T + 1, N) (x_0, then x_t), ``_PH`` = phi(g_t x_{t-1}) (B, T, N),
     ``_KAP`` = R^T phi(g_t x_{t-1}) (B, T, K) and the kernel arguments; without
     ``for_backward`` also ``x`` (B, T, N), a C-contiguous copy of ``_X[:, 1:]``.
+    Arrays of ``dtype`` (float64, or float32 for ``backend="numba32"``).
     """
     from .._kernels.modulation import modulated_forward
-    a = _kernel_args(model, p)
-    inputs = as_kernel_array(inputs)
-    x0, z0 = as_kernel_array(init["x0"]), as_kernel_array(init["z0"])
+    a = _kernel_args(model, p, dtype)
+    inputs = as_kernel_array(inputs, dtype)
+    x0, z0 = as_kernel_array(init["x0"], dtype), as_kernel_array(init["z0"], dtype)
     B, T, _ = inputs.shape
     X, Z, Sg, Y, PH, KAP = empty_arrays((B, T + 1, model.N), (B, T, model.M), (B, T, model.S),
-                                        (B, T, model.O), (B, T, model.N), (B, T, model.K))
+                                        (B, T, model.O), (B, T, model.N), (B, T, model.K), dtype=dtype)
     modulated_forward(inputs, x0, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["d"], a["W_z"], a["B_z"], a["A"],
                       a["a"], a["W_zx"], a["b_zx"], model._comp_index, model._pop_index, model._S_syn,
                       model._S_exc, model.alpha_x, model.alpha_z, model.recurrent_scale, model.feedback,
@@ -154,8 +156,9 @@ def numba_backward(model, fwd, g_y) -> dict:
     from .._kernels.modulation import modulated_backward
     a, inputs, z0 = fwd["_kernel_inputs"]
     names = ("Lt", "Rt", "BxT", "C", "d", "W_z", "B_z", "A", "a", "W_zx", "b_zx")
-    g = dict(zip(names, zero_arrays(*[a[n].shape for n in names])))
-    g_y = as_kernel_array(g_y)
+    dtype = a["Lt"].dtype
+    g = dict(zip(names, zero_arrays(*[a[n].shape for n in names], dtype=dtype)))
+    g_y = as_kernel_array(g_y, dtype)
     X = fwd["_X"]
     modulated_backward(inputs, z0, a["Lt"], a["Rt"], a["BxT"], a["C"], a["W_z"], a["A"], a["W_zx"],
                        model._comp_index, model._pop_index, model._S_syn, model._S_exc, model.alpha_x,
@@ -164,4 +167,4 @@ def numba_backward(model, fwd, g_y) -> dict:
                        g["Lt"], g["Rt"], g["BxT"], g["C"], g["d"], g["W_z"], g["B_z"], g["A"], g["a"],
                        g["W_zx"], g["b_zx"])
     g["L"], g["R"], g["B_x"] = g.pop("Lt").T, g.pop("Rt").T, g.pop("BxT").T
-    return {k: g[k] for k in model._kernel_keys}
+    return {k: np.asarray(g[k], dtype=np.float64) for k in model._kernel_keys}

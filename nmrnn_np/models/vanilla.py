@@ -84,8 +84,8 @@ class VanillaRNN(RecurrentModel):
     def _kernel_keys(self) -> tuple[str, ...]:
         return tuple(self.param_shapes())
 
-    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
-        """``y`` and ``x`` (B, T, .), plus the kernel's time-major arrays for the backward pass.
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, *, dtype=np.float64) -> dict:
+        """``y`` and ``x`` (B, T, .), plus the kernel's time-major arrays for the backward pass (all of ``dtype``).
 
         The kernel works time-major (each step's batch is one contiguous block):
         ``x`` is a (B, T, N) transposed view of its (T + 1, B, N) array, not a
@@ -93,22 +93,28 @@ class VanillaRNN(RecurrentModel):
         """
         from .._kernels import dense
         B, T, _ = inputs.shape
-        u = as_kernel_array(np.transpose(inputs, (1, 0, 2)))
-        x, r, y = empty_arrays((T + 1, B, self.N), (T + 1, B, self.N), (T, B, self.O))
+        def c(a):
+            return as_kernel_array(a, dtype)
+        u = c(np.transpose(inputs, (1, 0, 2)))
+        x, r, y = empty_arrays((T + 1, B, self.N), (T + 1, B, self.N), (T, B, self.O), dtype=dtype)
         d = p["d"] if self.readout_bias else np.zeros(self.O)
-        dense.rnn_forward(u, as_kernel_array(init["x0"]), as_kernel_array(p["W"].T), as_kernel_array(p["B_x"].T), as_kernel_array(p["C"].T), as_kernel_array(d),
+        dense.rnn_forward(u, c(init["x0"]), c(p["W"].T), c(p["B_x"].T), c(p["C"].T), c(d),
                           self.alpha, self.recurrent_scale, self.phi == "linear", x, r, y)
-        return {"y": as_kernel_array(y.transpose(1, 0, 2)), "x": x[1:].transpose(1, 0, 2), "_u": u, "_x": x, "_r": r}
+        return {"y": c(y.transpose(1, 0, 2)), "x": x[1:].transpose(1, 0, 2), "_u": u, "_x": x, "_r": r}
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
         """Gradient of ``sum(g_y * y)`` with respect to every parameter, by the BPTT kernel."""
         from .._kernels import dense
-        grads = {k: np.empty(shape) for k, shape in self.param_shapes().items()}
-        dd = grads["d"] if self.readout_bias else np.empty(self.O)
-        dense.rnn_backward(fwd["_u"], fwd["_x"], fwd["_r"], as_kernel_array(np.transpose(g_y, (1, 0, 2))), as_kernel_array(p["W"]),
-                           as_kernel_array(p["C"]), self.alpha, self.recurrent_scale, self.phi == "linear",
+        dtype = fwd["_x"].dtype
+
+        def c(a):
+            return as_kernel_array(a, dtype)
+        grads = {k: np.empty(shape, dtype) for k, shape in self.param_shapes().items()}
+        dd = grads["d"] if self.readout_bias else np.empty(self.O, dtype)
+        dense.rnn_backward(fwd["_u"], fwd["_x"], fwd["_r"], c(np.transpose(g_y, (1, 0, 2))), c(p["W"]),
+                           c(p["C"]), self.alpha, self.recurrent_scale, self.phi == "linear",
                            grads["W"], grads["B_x"], grads["C"], dd)
-        return grads
+        return {k: as_kernel_array(g) for k, g in grads.items()}   # float64 whatever the kernels' precision
 
 
 GATES = ("i", "f", "g", "o")
@@ -184,8 +190,8 @@ class LSTM(RecurrentModel):
         """The four gate arrays ``p[prefix + q + suffix]`` stacked along axis 0 in kernel order."""
         return np.concatenate([p[f"{prefix}{q}{suffix}"] for q in _KERNEL_GATES], axis=0)
 
-    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict) -> dict:
-        """``y``, ``h``, ``c`` (B, T, .), plus the kernel's time-major arrays for the backward pass.
+    def _numba_forward(self, p: Params, inputs: np.ndarray, init: dict, *, dtype=np.float64) -> dict:
+        """``y``, ``h``, ``c`` (B, T, .), plus the kernel's time-major arrays for the backward pass (all of ``dtype``).
 
         ``h`` and ``c`` are (B, T, N) transposed views of the kernel's time-major
         (T + 1, B, N) arrays, not copies; ``y`` is copied to C order.
@@ -193,24 +199,32 @@ class LSTM(RecurrentModel):
         from .._kernels import dense
         B, T, _ = inputs.shape
         N = self.N
-        u = as_kernel_array(np.transpose(inputs, (1, 0, 2)))
-        gates, tc, y, c, h = empty_arrays((T, B, 4 * N), (T, B, N), (T, B, self.O), (T + 1, B, N), (T + 1, B, N))
-        dense.lstm_forward(u, as_kernel_array(init["c0"]), as_kernel_array(init["h0"]), as_kernel_array(self._stacked(p, "W_", "u").T),
-                           as_kernel_array(self._stacked(p, "W_", "h").T), as_kernel_array(self._stacked(p, "b_", "")), as_kernel_array(p["C"].T),
+        def k(a):
+            return as_kernel_array(a, dtype)
+        u = k(np.transpose(inputs, (1, 0, 2)))
+        gates, tc, y, c, h = empty_arrays((T, B, 4 * N), (T, B, N), (T, B, self.O), (T + 1, B, N), (T + 1, B, N),
+                                          dtype=dtype)
+        dense.lstm_forward(u, k(init["c0"]), k(init["h0"]), k(self._stacked(p, "W_", "u").T),
+                           k(self._stacked(p, "W_", "h").T), k(self._stacked(p, "b_", "")), k(p["C"].T),
                            gates, c, tc, h, y)
-        return {"y": as_kernel_array(y.transpose(1, 0, 2)), "h": h[1:].transpose(1, 0, 2), "c": c[1:].transpose(1, 0, 2),
+        return {"y": k(y.transpose(1, 0, 2)), "h": h[1:].transpose(1, 0, 2), "c": c[1:].transpose(1, 0, 2),
                 "_u": u, "_gates": gates, "_c": c, "_tc": tc, "_h": h}
 
     def _numba_backward(self, p: Params, inputs: np.ndarray, init: dict, fwd: dict, g_y: np.ndarray) -> dict:
         """Gradient of ``sum(g_y * y)`` with respect to every parameter, by the BPTT kernel."""
         from .._kernels import dense
         N, U = self.N, self.U
-        dWu, dWh, db = np.empty((4 * N, U)), np.empty((4 * N, N)), np.empty(4 * N)
-        dC = np.empty((self.O, N))
-        dense.lstm_backward(fwd["_u"], as_kernel_array(np.transpose(g_y, (1, 0, 2))), as_kernel_array(self._stacked(p, "W_", "h")),
-                            as_kernel_array(p["C"]), fwd["_gates"], fwd["_c"], fwd["_tc"], fwd["_h"], dWu, dWh, db, dC)
-        grads = {"C": dC}
+        dtype = fwd["_h"].dtype
+
+        def k(a):
+            return as_kernel_array(a, dtype)
+        dWu, dWh, db = np.empty((4 * N, U), dtype), np.empty((4 * N, N), dtype), np.empty(4 * N, dtype)
+        dC = np.empty((self.O, N), dtype)
+        dense.lstm_backward(fwd["_u"], k(np.transpose(g_y, (1, 0, 2))), k(self._stacked(p, "W_", "h")),
+                            k(p["C"]), fwd["_gates"], fwd["_c"], fwd["_tc"], fwd["_h"], dWu, dWh, db, dC)
+        grads = {"C": as_kernel_array(dC)}
         for n, q in enumerate(_KERNEL_GATES):
             rows = slice(n * N, (n + 1) * N)
-            grads.update({f"W_{q}u": as_kernel_array(dWu[rows]), f"W_{q}h": as_kernel_array(dWh[rows]), f"b_{q}": as_kernel_array(db[rows])})
+            grads.update({f"W_{q}u": as_kernel_array(dWu[rows]), f"W_{q}h": as_kernel_array(dWh[rows]),
+                          f"b_{q}": as_kernel_array(db[rows])})
         return grads
