@@ -167,18 +167,20 @@ def build_train_step(model, lr: float = 1e-2, weight_decay: float = 1e-4):
 
 
 def init_state(params):
-    """AdamW state (count, mu, nu) of zeros for :func:`build`'s ``step``."""
+    """AdamW state (count, mu, nu) of zeros for :func:`build`'s ``step``, in the parameters' precision."""
     import jax.numpy as jnp
     zeros = {k: jnp.zeros_like(jnp.asarray(v)) for k, v in params.items()}
-    return (jnp.asarray(0.0), zeros, dict(zeros))
+    dtype = next(iter(zeros.values())).dtype if zeros else jnp.float64
+    return (jnp.asarray(0.0, dtype=dtype), zeros, dict(zeros))
 
 
-def to_device(tree):
-    """numpy arrays -> jax arrays (float64), so timing excludes the host-to-device copy."""
+def to_device(tree, dtype=None):
+    """numpy arrays -> jax arrays (float64, or ``dtype``: float32 for the peer of ``backend="numba32"``),
+    so timing excludes the host-to-device copy. Every jitted function then runs in that precision."""
     import jax.numpy as jnp
     if isinstance(tree, dict):
-        return {k: jnp.asarray(v) for k, v in tree.items()}
-    return tuple(jnp.asarray(v) for v in tree)
+        return {k: jnp.asarray(v, dtype=dtype) for k, v in tree.items()}
+    return tuple(jnp.asarray(v, dtype=dtype) for v in tree)
 
 
 def block(tree):

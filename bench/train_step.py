@@ -17,12 +17,15 @@ Tables:
 
 * ``single`` (issue 14, target 1): the timing task (Measure-Wait-Go, B=40,
   T=110) for the NM-RNN and its three parameter-matched baselines, this
-  process and JAX pinned to one core (``os.sched_setaffinity``).
+  process and JAX pinned to one core (``os.sched_setaffinity``); each model
+  in float64 (``backend="numba"`` against JAX in float64) and in float32
+  (``backend="numba32"`` against JAX in float32).
 * ``load`` (target 2): the timing-task NM-RNN step while two busy-loop
   processes compete for the cores (started and stopped here, each bounded to
   a few minutes): the package with its default threads and environment, the
-  same with every thread count set to 1, and JAX with its defaults, each in
-  child processes run in turn (``--load-rounds``, best median kept).
+  same with every thread count set to 1, JAX with its defaults, and the
+  float32 pair (``numba32``, JAX float32), each in child processes run in
+  turn (``--load-rounds``, best median kept).
 * ``multitask`` (target 3): the multitask sizes (B=100, T=100, U=7, O=3, one
   batch of :class:`nmrnn_np.tasks.Multitask`), pinned to one core like
   ``single``.
@@ -52,6 +55,9 @@ def _extra(parser):
     parser.add_argument("--load-rounds", type=int, default=3,
                         help="'load' table: child processes per path, run in turn; each row keeps the "
                              "round with the lowest median (default 3)")
+    parser.add_argument("--pinned-rounds", type=int, default=2,
+                        help="'single' and 'multitask' tables: child processes per side (numba, JAX), "
+                             "alternating; each row keeps the round with the lowest median (default 2)")
     parser.add_argument("--busy-seconds", type=float, default=300.0,
                         help="upper bound on the lifetime of each busy-loop process of the 'load' table")
     # internal: a child process that times one step and prints JSON
@@ -105,19 +111,22 @@ def step_fn(model, params, data, backend="numba"):
     return step
 
 
-def jax_step(model, params, data):
-    """The jitted JAX step of the same model; checks its loss against the model's first."""
+def jax_step(model, params, data, dtype=np.float64):
+    """The jitted JAX step of the same model in ``dtype``; checks its loss against the model's first."""
     import jax
     train_step = jax_peer.build_train_step(model)
     inputs, targets, mask = data
-    init = jax_peer.to_device(model.initial_states(inputs.shape[0]))
-    pj = jax_peer.to_device(params)
-    batch = (init,) + jax_peer.to_device((inputs, targets, mask))
+    init = jax_peer.to_device(model.initial_states(inputs.shape[0]), dtype)
+    pj = jax_peer.to_device(params, dtype)
+    batch = (init,) + jax_peer.to_device((inputs, targets, mask), dtype)
     state = jax_peer.init_state(pj)
     _, _, loss = train_step(pj, state, batch)
-    ours = model.loss(params, inputs, targets, mask, backend="numba")
-    if abs(float(loss) - ours) > 1e-9 * max(1.0, abs(ours)):
+    single = dtype == np.float32
+    ours = model.loss(params, inputs, targets, mask, backend="numba32" if single else "numba")
+    if abs(float(loss) - ours) > (1e-5 if single else 1e-9) * max(1.0, abs(ours)):
         raise RuntimeError(f"JAX peer loss {float(loss)} differs from the model's {ours} ({type(model).__name__})")
+    if single and str(loss.dtype) != "float32":
+        raise RuntimeError(f"JAX peer ran in {loss.dtype}, not float32 ({type(model).__name__})")
     return lambda: jax.block_until_ready(train_step(pj, state, batch))
 
 
@@ -127,43 +136,86 @@ def reps(model, data):
     return max(5, args.repeats // 3) if big else args.repeats
 
 
-def pinned_table(title, models, data, use_jax):
-    """Each model's numba step and its JAX step, both on this (pinned) process."""
-    rows, first = [], None
-    for label, m in models:
-        p = m.init_params(0)
-        f = measure(step_fn(m, p, data), reps(m, data))
-        j = measure(jax_step(m, p, data), reps(m, data)) if use_jax else None
-        first = first or f
-        rows.append([label, fmt(f), fmt(j), ratio(f, j), ratio(f, first)])
-    print(f"\n{title}")
-    print_table(["model", "numba step ms", "JAX step ms", "numba / JAX", "/ first row"], rows)
+PINNED_TABLES = {"single": ("Timing task (B=40, T=110), one core", timing_models, lambda: mwg_data(40)),
+                 "multitask": ("Multitask sizes (B=100, T=100, U=7, O=3), one core", multitask_models,
+                               multitask_data)}
+PRECISIONS = (("float64", "numba", np.float64), ("float32", "numba32", np.float32))
+
+
+def pinned_rows(table: str, side: str) -> list[dict]:
+    """Every row's step time on one side (``"numba"`` or ``"jax"``), both precisions, in this process."""
+    _, models, data_fn = PINNED_TABLES[table]
+    data, out = data_fn(), []
+    for _, backend, dtype in PRECISIONS:
+        for _, m in models():
+            p = m.init_params(0)
+            fn = step_fn(m, p, data, backend) if side == "numba" else jax_step(m, p, data, dtype)
+            out.append(measure(fn, reps(m, data)))
+    return out
+
+
+def pinned_table(table: str, use_jax: bool) -> None:
+    """Each model's numba step and its JAX step on the pinned core, in float64 (``backend="numba"``
+    against JAX float64) and float32 (``"numba32"`` against JAX float32).
+
+    Each side runs in its own child process (inheriting the pinning): XLA's
+    worker threads keep spinning for a while after a JAX call, and in one
+    process pinned to one core they took the core from the numba rows measured
+    after them (the multitask vanilla RNN in float32: 20.5 ms beside JAX,
+    14.6 ms alone). The two sides alternate ``--pinned-rounds`` times; each row
+    keeps its lowest median.
+    """
+    title, models, _ = PINNED_TABLES[table]
+    sides = ("numba", "jax") if use_jax else ("numba",)
+    runs = {side: [] for side in sides}
+    for _ in range(args.pinned_rounds):
+        for side in sides:
+            runs[side].append(run_child("pinned", {}, str(args.blas_threads), table=table, side=side))
+    best = {side: [min(col, key=lambda t: t["median"]) for col in zip(*rs)] for side, rs in runs.items()}
+    labels = [label for label, _ in models()]
+    rows, i = [], 0
+    for precision, _, _ in PRECISIONS:
+        first = None
+        for label in labels:
+            f, j = best["numba"][i], best["jax"][i] if use_jax else None
+            first = first or f
+            rows.append([label, precision, fmt(f), fmt(j), ratio(f, j), ratio(f, first)])
+            i += 1
+    print(f"\n{title} (best of {args.pinned_rounds} child processes per side, alternating)")
+    print_table(["model", "precision", "numba step ms", "JAX step ms", "numba / JAX", "/ first row"], rows)
 
 
 # ----------------------------------------------------------------------------
 # child processes: one timed step configuration each
 # ----------------------------------------------------------------------------
 def child(spec: dict) -> None:
+    if spec["what"] == "pinned":
+        print(json.dumps(pinned_rows(spec["table"], spec["side"])))
+        return
     model = nm.NMRNN(N=100, K=3, M=5, U=3, O=1)
     params = model.init_params(0)
     data = mwg_data(40)
     if spec["what"] == "jax":
         fn, n, warm = jax_step(model, params, data), args.repeats, 2
+    elif spec["what"] == "jax32":
+        fn, n, warm = jax_step(model, params, data, np.float32), args.repeats, 2
     elif spec["what"] == "numpy":
         fn, n, warm = step_fn(model, params, data, backend=None), args.slow_repeats, 1
+    elif spec["what"] == "numba32":
+        fn, n, warm = step_fn(model, params, data, "numba32"), args.repeats, 2
     else:
         fn, n, warm = step_fn(model, params, data), args.repeats, 2
     print(json.dumps(measure(fn, n, warmup=warm)))
 
 
-def run_child(what: str, env_changes: dict, blas_threads: str) -> dict:
+def run_child(what: str, env_changes: dict, blas_threads: str, **spec):
     env = dict(os.environ)
     for k, v in env_changes.items():
         if v is None:
             env.pop(k, None)
         else:
             env[k] = v
-    cmd = [sys.executable, __file__, "--child", json.dumps(dict(what=what)), "--repeats", str(args.repeats),
+    cmd = [sys.executable, __file__, "--child", json.dumps(dict(what=what, **spec)), "--repeats", str(args.repeats),
            "--slow-repeats", str(args.slow_repeats), "--blas-threads", blas_threads]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -183,17 +235,22 @@ def load_table(use_jax) -> None:
         time.sleep(0.5)
         start = os.getloadavg()[0]
         rows = []
-        runs = {"default": [], "single": [], "jax": []}
+        runs = {"default": [], "single": [], "jax": [], "numba32": [], "jax32": []}
         for _ in range(args.load_rounds):   # in turn, so that a burst of other load hits every path
             runs["default"].append(run_child("numba", default_env, "default"))
             runs["single"].append(run_child("numba", single_env, "1"))
+            runs["numba32"].append(run_child("numba32", default_env, "default"))
             if use_jax:
                 runs["jax"].append(run_child("jax", default_env, "default"))
+                runs["jax32"].append(run_child("jax32", default_env, "default"))
         best = {k: min(v, key=lambda t: t["median"]) if v else None for k, v in runs.items()}
         default, single, jx = best["default"], best["single"], best["jax"]
+        f32, jx32 = best["numba32"], best["jax32"]
         rows.append(["numba, default threads and environment", fmt(default), ratio(default, single), ratio(default, jx)])
         rows.append(["numba, every thread count 1", fmt(single), "1", ratio(single, jx)])
         rows.append(["JAX (jit, float64), default threads", fmt(jx), ratio(jx, single), "1" if jx else "-"])
+        rows.append(["numba32 (float32), default threads", fmt(f32), ratio(f32, single), ratio(f32, jx32)])
+        rows.append(["JAX (jit, float32), default threads", fmt(jx32), ratio(jx32, single), "1" if jx32 else "-"])
     finally:
         for pr in procs:
             pr.kill()
@@ -201,7 +258,7 @@ def load_table(use_jax) -> None:
     print(f"\nUnder load: timing-task NM-RNN step (B=40, T=110) beside two busy loops "
           f"(load average {start:.2f} after 0.5 s of them, {os.getloadavg()[0]:.2f} at the end; "
           f"best of {args.load_rounds} child processes per row by median)")
-    print_table(["path", "step ms", "/ single-threaded", "/ JAX"], rows)
+    print_table(["path", "step ms", "/ single-threaded", "/ JAX of its precision"], rows)
 
 
 def reference_table() -> None:
@@ -242,12 +299,11 @@ def main() -> None:
     print(f"repeats {args.repeats} (NumPy/autograd path {args.slow_repeats}); optimiser ClipAdamW(1e-2); "
           f"pinned to core {PINNED}")
     if "single" in only:
-        pinned_table("Timing task (B=40, T=110), one core", timing_models(), mwg_data(40), use_jax)
+        pinned_table("single", use_jax)
     if "load" in only:
         load_table(use_jax)
     if "multitask" in only:
-        pinned_table("Multitask sizes (B=100, T=100, U=7, O=3), one core", multitask_models(),
-                     multitask_data(), use_jax)
+        pinned_table("multitask", use_jax)
     if "reference" in only:
         reference_table()
     if "grid" in only:
