@@ -66,10 +66,17 @@ def _extra(parser):
 
 args = parse_args(__doc__.splitlines()[0], _extra)
 PINNED = None
+ALL_CORES = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
 if args.child is None and hasattr(os, "sched_setaffinity"):
     # pin before numpy, numba and jax start threads (threads inherit the mask)
     PINNED = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {PINNED})
+
+
+def _unpinned() -> None:
+    """``preexec_fn`` of the processes of the 'load' table: every core, as a user's processes have."""
+    if ALL_CORES is not None:
+        os.sched_setaffinity(0, ALL_CORES)
 
 import numpy as np  # noqa: E402  (after the BLAS thread count and the affinity are set)
 
@@ -208,7 +215,7 @@ def child(spec: dict) -> None:
     print(json.dumps(measure(fn, n, warmup=warm)))
 
 
-def run_child(what: str, env_changes: dict, blas_threads: str, **spec):
+def run_child(what: str, env_changes: dict, blas_threads: str, pinned: bool = True, **spec):
     env = dict(os.environ)
     for k, v in env_changes.items():
         if v is None:
@@ -217,7 +224,9 @@ def run_child(what: str, env_changes: dict, blas_threads: str, **spec):
             env[k] = v
     cmd = [sys.executable, __file__, "--child", json.dumps(dict(what=what, **spec)), "--repeats", str(args.repeats),
            "--slow-repeats", str(args.slow_repeats), "--blas-threads", blas_threads]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    # a child inherits this process's pinning to one core; the 'load' table's children get every core
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True,
+                         preexec_fn=None if pinned else _unpinned).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -230,19 +239,21 @@ def load_table(use_jax) -> None:
     single_env = {k: "1" for k in THREAD_VARS}
     busy = ("import time\nend = time.monotonic() + %g\nwhile time.monotonic() < end:\n    pass\n"
             % args.busy_seconds)
-    procs = [subprocess.Popen([sys.executable, "-c", busy]) for _ in range(2)]
+    # the busy loops and the timed children run on every core (not on this process's pinned one): two
+    # busy loops compete with the step for the machine's cores, as a user's other work would
+    procs = [subprocess.Popen([sys.executable, "-c", busy], preexec_fn=_unpinned) for _ in range(2)]
     try:
         time.sleep(0.5)
         start = os.getloadavg()[0]
         rows = []
         runs = {"default": [], "single": [], "jax": [], "numba32": [], "jax32": []}
         for _ in range(args.load_rounds):   # in turn, so that a burst of other load hits every path
-            runs["default"].append(run_child("numba", default_env, "default"))
-            runs["single"].append(run_child("numba", single_env, "1"))
-            runs["numba32"].append(run_child("numba32", default_env, "default"))
+            runs["default"].append(run_child("numba", default_env, "default", pinned=False))
+            runs["single"].append(run_child("numba", single_env, "1", pinned=False))
+            runs["numba32"].append(run_child("numba32", default_env, "default", pinned=False))
             if use_jax:
-                runs["jax"].append(run_child("jax", default_env, "default"))
-                runs["jax32"].append(run_child("jax32", default_env, "default"))
+                runs["jax"].append(run_child("jax", default_env, "default", pinned=False))
+                runs["jax32"].append(run_child("jax32", default_env, "default", pinned=False))
         best = {k: min(v, key=lambda t: t["median"]) if v else None for k, v in runs.items()}
         default, single, jx = best["default"], best["single"], best["jax"]
         f32, jx32 = best["numba32"], best["jax32"]
