@@ -531,7 +531,6 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
     if resume and ckpt.exists():
         ck = load_checkpoint(ckpt)
         _check_resume(ck, model, keys, meta, ckpt, steps)
-        ck["params"] = model.check_params(ck["params"], f"params of checkpoint {ckpt}")   # steps skip this check
         # the chunks of restart_every restart from the generator state of the run's step 0
         meta["rng_initial_state"] = ck["meta"].get("rng_initial_state", meta["rng_initial_state"])
         gen = _restore_rng(gen, ck["rng_state"])

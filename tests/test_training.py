@@ -193,6 +193,23 @@ def test_resume_checks_the_run(tmp_path):
         train(model, params, data, steps=2, resume=True, **KW)
 
 
+def test_resume_rejects_non_finite_parameters_in_the_checkpoint(tmp_path):
+    # the training steps skip the parameter checks (done once at the start): load_checkpoint checks a
+    # checkpoint's parameters, so a damaged file cannot pass as a divergence
+    model = tiny_nmrnn()
+    params = model.init_params(0)
+    data = tiny_data(model)
+    kw = run_kw(tmp_path, "nan")
+    train(model, params, data, **{**kw, "steps": 2})
+    path = kw["checkpoint_path"]
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["params/L"] = np.full_like(arrays["params/L"], np.nan)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"nan\.npz: params\['L'\] contains NaN"):
+        train(model, params, data, resume=True, **kw)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     model = tiny_nmrnn()
     params = model.init_params(0)

@@ -27,6 +27,11 @@ Per trial, with ``p_t = phi(x_{t-1})`` (the forward equations, see
     x_t     = (1 - a_x) x_{t-1} + a_x (L g_t + B_x u^x_t)
     y_t     = C x_t + d
 
+Precision: the kernels are written once for float64 and float32 (every
+constant is made in the arrays' dtype, ``one = Lt.dtype.type(1.0)``; numba
+compiles one version per precision); ``backend="numba32"`` passes float32
+arrays.
+
 The N x N matrix ``L diag(s) R^T`` is never formed: the kernels only take the
 (K, N) factors, and the recurrent term costs 2 N K multiply-adds per trial and
 step. Matrices that multiply N-vectors are passed transposed, (K, N), (U_x, N),

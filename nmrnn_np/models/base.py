@@ -401,9 +401,10 @@ class RecurrentModel:
         return loss_fn, inputs, targets, mask, backend, init
 
     def _loss_function(self, inputs, targets, mask, loss, backend, initial_states):
-        loss_fn, inputs, targets, mask, backend, init = self._loss_setup(inputs, targets, mask, loss, backend,
-                                                                         initial_states)
+        return self._objective(*self._loss_setup(inputs, targets, mask, loss, backend, initial_states))
 
+    def _objective(self, loss_fn, inputs, targets, mask, backend, init):
+        """``params -> loss``, traceable by autograd, on checked arguments (see :meth:`_loss_setup`)."""
         def objective(params):
             p = self.prepare(params)
             if backend in KERNEL_DTYPES:
@@ -439,8 +440,9 @@ class RecurrentModel:
             ``"numba"``: the forward kernel as an autograd primitive whose VJP
             is a numba BPTT kernel. ``"numpy"``: plain autograd through the
             Python loop over :meth:`step` (the slow, readable reference).
-            ``"numba32"``: the same kernels in float32 (opt-in, about twice as
-            fast); the loss, the gradient returned and the parameters stay float64.
+            ``"numba32"``: the same kernels in float32 (opt-in, a training step
+            ~1.5x faster); the loss, the gradient returned and the parameters
+            stay float64.
         **initial_states
             As in :meth:`simulate`; gradients with respect to them are not
             computed.
@@ -464,9 +466,7 @@ class RecurrentModel:
         if backend in KERNEL_DTYPES:
             value, grads = self._kernel_loss_and_grad(params, loss_fn, inputs, targets, mask, backend, init)
         else:
-            def objective(params):
-                p = self.prepare(params)
-                return loss_fn(self._simulate_numpy(p, inputs, init)["y"], targets, mask)
+            objective = self._objective(loss_fn, inputs, targets, mask, backend, init)
             value, grads = value_and_grad_of_dict(objective, params)
         return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in params}
 
@@ -486,8 +486,9 @@ class RecurrentModel:
         loss alone, :func:`vjp_of_dict` on :meth:`prepare` alone), the middle
         by the backward kernel. The same operations, in the same order, as
         tracing the whole objective through the kernel primitive of
-        :mod:`nmrnn_np.primitives` (:meth:`outputs`), without taping the
-        steps in between (~0.3 ms of a 3 ms timing-task step).
+        :mod:`nmrnn_np.primitives` (:meth:`outputs`), so the same bits
+        (``tests/test_numba32.py``), without taping the steps in between
+        (~0.1 ms of a 3 ms timing-task step).
         """
         dtype = KERNEL_DTYPES[backend]
         p, prepare_vjp = vjp_of_dict(self.prepare, params)
