@@ -9,7 +9,10 @@ Usage (from the repository root)::
 A step is ``loss, grads = model.loss_and_grad(params, inputs, targets, mask,
 backend="numba")`` (masked MSE) followed by
 ``nmrnn_np.optim.ClipAdamW(1e-2).update`` (element-wise clip at 1, then AdamW:
-the authors' optimiser). JAX (``bench/jax_peer.py``): the same equations and
+the authors' optimiser): the "API" step, whose calls check every argument.
+The pinned tables also time the step of the training loop
+(:func:`nmrnn_np.training.train`, which the experiments run): the same
+computation, with parameters and data checked once before the loop. JAX (``bench/jax_peer.py``): the same equations and
 optimiser, one jitted step in float64, QR of L included. Times are median
 (min, max) in ms after warm-up calls (compilation excluded).
 
@@ -105,17 +108,30 @@ def multitask_data(batch=100):
     return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (b.inputs, b.targets, b.mask))
 
 
-def step_fn(model, params, data, backend="numba"):
-    """One training step; the parameters are not advanced, so every call does the same work."""
+def step_fn(model, params, data, backend="numba", api=True):
+    """One training step; the parameters are not advanced, so every call does the same work.
+
+    ``api=True``: the public calls, ``model.loss_and_grad`` and ``optimizer.update``, which check
+    every argument at every call. ``api=False``: the step of the training loop
+    (:func:`nmrnn_np.training.train`), which checks parameters and data once and then calls the
+    same computation without the checks at every step (``_checked_loss_and_grad``, ``_apply``).
+    """
     inputs, targets, mask = data
     opt = ClipAdamW(1e-2)
     state = opt.init(params)
+    if api:
+        def step():
+            _, grads = model.loss_and_grad(params, inputs, targets, mask, backend=backend)
+            return opt.update(grads, state, params)
+        return step
+    checked = model.check_params(params)
+    setup = model._loss_setup(inputs, targets, mask, "masked_mse", backend, {})
 
-    def step():
-        _, grads = model.loss_and_grad(params, inputs, targets, mask, backend=backend)
-        return opt.update(grads, state, params)
+    def loop_step():
+        _, grads = model._checked_loss_and_grad(checked, *setup)
+        return opt._apply(grads, state, checked)
 
-    return step
+    return loop_step
 
 
 def jax_step(model, params, data, dtype=np.float64):
@@ -156,8 +172,11 @@ def pinned_rows(table: str, side: str) -> list[dict]:
     for _, backend, dtype in PRECISIONS:
         for _, m in models():
             p = m.init_params(0)
-            fn = step_fn(m, p, data, backend) if side == "numba" else jax_step(m, p, data, dtype)
-            out.append(measure(fn, reps(m, data)))
+            if side == "numba":   # the training loop's step, then the public calls
+                out.append([measure(step_fn(m, p, data, backend, api=False), reps(m, data)),
+                            measure(step_fn(m, p, data, backend), reps(m, data))])
+            else:
+                out.append([measure(jax_step(m, p, data, dtype), reps(m, data))])
     return out
 
 
@@ -178,18 +197,22 @@ def pinned_table(table: str, use_jax: bool) -> None:
     for _ in range(args.pinned_rounds):
         for side in sides:
             runs[side].append(run_child("pinned", {}, str(args.blas_threads), table=table, side=side))
-    best = {side: [min(col, key=lambda t: t["median"]) for col in zip(*rs)] for side, rs in runs.items()}
+    # best[side][row][variant]: the lowest median over the rounds
+    best = {side: [[min(times, key=lambda t: t["median"]) for times in zip(*row)] for row in zip(*rs)]
+            for side, rs in runs.items()}
     labels = [label for label, _ in models()]
     rows, i = [], 0
     for precision, _, _ in PRECISIONS:
         first = None
         for label in labels:
-            f, j = best["numba"][i], best["jax"][i] if use_jax else None
+            (f, api), j = best["numba"][i], best["jax"][i][0] if use_jax else None
             first = first or f
-            rows.append([label, precision, fmt(f), fmt(j), ratio(f, j), ratio(f, first)])
+            rows.append([label, precision, fmt(f), fmt(j), ratio(f, j), ratio(f, first), fmt(api), ratio(api, j)])
             i += 1
-    print(f"\n{title} (best of {args.pinned_rounds} child processes per side, alternating)")
-    print_table(["model", "precision", "numba step ms", "JAX step ms", "numba / JAX", "/ first row"], rows)
+    print(f"\n{title} (best of {args.pinned_rounds} child processes per side, alternating; 'step': the "
+          f"training loop's step, 'API': model.loss_and_grad + optimizer.update, which check their arguments)")
+    print_table(["model", "precision", "numba step ms", "JAX step ms", "numba / JAX", "/ first row",
+                 "numba API ms", "API / JAX"], rows)
 
 
 # ----------------------------------------------------------------------------

@@ -71,6 +71,16 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> Par
     return {k: (g / norm) * max_norm for k, g in grads.items()}
 
 
+class NonFiniteStep(FloatingPointError):
+    """A non-finite raw gradient (``what="gradient"``) or non-finite updated parameters
+    (``what="update"``) in a training step; ``keys`` names the arrays. Raised by the trainer's
+    optimiser step, which turns it into :class:`~nmrnn_np.training.TrainingDivergedError`."""
+
+    def __init__(self, what: str, keys: list[str]):
+        super().__init__(f"non-finite {what} in {keys}")
+        self.what, self.keys = what, keys
+
+
 # ----------------------------------------------------------------------------
 # Optimiser state
 # ----------------------------------------------------------------------------
@@ -252,10 +262,13 @@ class Optimizer:
         return self._apply(grads, state, params)
 
     def _apply(self, grads: Mapping[str, np.ndarray], state: AdamState,
-               params: Mapping[str, np.ndarray]) -> tuple[Params, AdamState]:
+               params: Mapping[str, np.ndarray], check_finite: bool = False) -> tuple[Params, AdamState]:
         """:meth:`update` on arguments known to be valid (float64 arrays, the same keys and shapes).
 
-        The trainer checks its arrays once and calls this at every step.
+        The trainer checks its arrays once and calls this at every step, with
+        ``check_finite``: a non-finite raw gradient, or new parameters that are
+        not finite, raise :class:`NonFiniteStep` (one test on the concatenated
+        vector instead of one per array: ~2 instead of ~25 us a step).
         """
         keys = list(params)
         t = state.count + 1
@@ -274,9 +287,15 @@ class Optimizer:
                 i += n
             return out
 
+        def non_finite(d) -> list[str]:
+            return [k for k in keys if not np.isfinite(d[k]).all()]
+
+        g = flat(grads)
+        if check_finite and not np.isfinite(g).all():
+            raise NonFiniteStep("gradient", non_finite(grads))
         if self.clip is not None:   # clip_by_value on the concatenation: one call, the same numbers
-            g = np.clip(flat(grads), -self.clip, self.clip)
-        else:
+            g = np.clip(g, -self.clip, self.clip)
+        elif self.clip_norm is not None:
             g = flat(self.transform_gradient({k: grads[k] for k in keys}))
         p, mu, nu = flat(params), flat(state.mu), flat(state.nu)
         # optax: update_moment / update_moment_per_elem_norm, then bias_correction
@@ -287,7 +306,10 @@ class Optimizer:
         u = (mu / c1) / (np.sqrt(nu / c2 + self.eps_root) + self.eps)
         if self.weight_decay:
             u = u + self.weight_decay * p
-        new_params = split(p + (-self.lr) * u)
+        p = p + (-self.lr) * u
+        new_params = split(p)
+        if check_finite and not np.isfinite(p).all():
+            raise NonFiniteStep("update", non_finite(new_params))
         mu, nu = split(mu), split(nu)
         return new_params, AdamState(t, mu, nu)
 

@@ -35,7 +35,7 @@ from ._rng import as_generator
 from .io import atomic_savez, from_json_array, json_array, model_from_config, read_npz
 from .losses import get_loss
 from .models import RecurrentModel
-from .optim import AdamState, Optimizer, make_optimizer
+from .optim import AdamState, NonFiniteStep, Optimizer, make_optimizer
 
 Params = dict[str, np.ndarray]
 
@@ -599,15 +599,12 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
             if not math.isfinite(value):
                 problem = f"the loss is {value}"
             else:
-                bad = [key for key in keys if not np.all(np.isfinite(grads[key]))]
-                if bad:
-                    problem = f"the gradient of {bad} is not finite (loss {value:.6g})"
-            if problem is None:
-                new, opt_state = opt._apply({key: grads[key] for key in keys}, snap.opt_state,
-                                            {key: snap.params[key] for key in keys})
-                bad = [key for key in keys if not np.all(np.isfinite(new[key]))]
-                if bad:
-                    problem = f"the update made {bad} non-finite (loss {value:.6g})"
+                try:
+                    new, opt_state = opt._apply({key: grads[key] for key in keys}, snap.opt_state,
+                                                {key: snap.params[key] for key in keys}, check_finite=True)
+                except NonFiniteStep as bad:
+                    problem = (f"the gradient of {bad.keys} is not finite (loss {value:.6g})" if bad.what == "gradient"
+                               else f"the update made {bad.keys} non-finite (loss {value:.6g})")
             if problem is not None:
                 log.write(step=k, loss=value if math.isfinite(value) else None, event="non_finite",
                           wall_time=elapsed())
@@ -633,7 +630,8 @@ def train(model: RecurrentModel, params: Mapping[str, np.ndarray], data, *, step
 
             if k % log_every == 0 or k == steps - 1:
                 log.write(step=k, loss=value, best_loss=best_loss, wall_time=elapsed())
-            bar.set_postfix(loss=f"{value:.4g}", best=f"{best_loss:.4g}", refresh=False)
+            if progress:
+                bar.set_postfix(loss=f"{value:.4g}", best=f"{best_loss:.4g}", refresh=False)
             bar.update(1)
             if ckpt is not None and (k + 1) % checkpoint_every == 0:
                 checkpoint()

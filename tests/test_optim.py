@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from nmrnn_np.optim import (AdamState, ClipAdamW, Optimizer, clip_by_global_norm, clip_by_value, global_norm,
+from nmrnn_np.optim import (AdamState, ClipAdamW, NonFiniteStep, Optimizer, clip_by_global_norm, clip_by_value, global_norm,
                             make_optimizer)
 
 
@@ -137,3 +137,30 @@ def test_update_rejects_mismatched_keys_and_shapes():
         opt.update({"b": np.zeros(2)}, opt.init(p), p)
     with pytest.raises(ValueError, match="shape"):
         opt.update({"a": np.zeros(3)}, opt.init(p), p)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the overflow of the last case
+@pytest.mark.parametrize("opt", [ClipAdamW(1e-2), Optimizer(1e-2), Optimizer(1e-2, clip_norm=1.0)],
+                         ids=["clip", "plain", "clip_norm"])
+def test_trainer_step_names_non_finite_arrays(opt):
+    """The trainer's step (``_apply(check_finite=True)``) tests the concatenated vector once and names the arrays."""
+    params = {"a": np.ones((2, 3)), "b": np.ones(4), "c": np.ones(1)}
+    state = opt.init(params)
+    grads = {"a": np.zeros((2, 3)), "b": np.array([0.0, np.inf, 0.0, 0.0]), "c": np.array([np.nan])}
+    with pytest.raises(NonFiniteStep) as info:
+        opt._apply(grads, state, params, check_finite=True)
+    assert info.value.what == "gradient" and info.value.keys == ["b", "c"]
+    # an inf gradient is caught before clipping would make it finite
+    with pytest.raises(NonFiniteStep):
+        opt._apply({**grads, "c": np.zeros(1)}, state, params, check_finite=True)
+    # finite gradients whose update overflows the parameters
+    huge = {k: np.full_like(v, 1.7e308) for k, v in params.items()}
+    big = Optimizer(1e308) if opt.clip is None else ClipAdamW(1e308)
+    with pytest.raises(NonFiniteStep) as info:
+        big._apply({k: -np.ones_like(v) for k, v in params.items()}, big.init(huge), huge, check_finite=True)
+    assert info.value.what == "update" and info.value.keys == ["a", "b", "c"]
+    # without the check, and on finite steps, the same numbers as the public update
+    good = {k: np.full_like(v, 0.3) for k, v in params.items()}
+    checked, _ = opt._apply(good, state, params, check_finite=True)
+    public, _ = opt.update(good, state, params)
+    assert all(np.array_equal(checked[k], public[k]) for k in params)

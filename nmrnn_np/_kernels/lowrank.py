@@ -28,8 +28,9 @@ Per trial, with ``p_t = phi(x_{t-1})`` (the forward equations, see
     y_t     = C x_t + d
 
 Precision: the kernels are written once for float64 and float32 (every
-constant is made in the arrays' dtype, ``one = Lt.dtype.type(1.0)``; numba
-compiles one version per precision); ``backend="numba32"`` passes float32
+constant is made in the arrays' dtype by
+:func:`~nmrnn_np._kernels.scalar.rate_constants`; numba compiles one version
+per precision); ``backend="numba32"`` passes float32
 arrays.
 
 The N x N matrix ``L diag(s) R^T`` is never formed: the kernels only take the
@@ -93,7 +94,7 @@ import numpy as np
 
 from .._backend import njit
 
-from .scalar import sigmoid, tanh
+from .scalar import rate_constants, sigmoid, tanh
 
 #: options of every kernel: vectorisable dot products, no ZeroDivisionError checks
 _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
@@ -170,13 +171,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
-    # float literal is a float64 to numba and would promote every float32 expression it touches
-    one = Lt.dtype.type(1.0)
-    zero = Lt.dtype.type(0.0)
-    ax = Lt.dtype.type(alpha_x)
-    az = Lt.dtype.type(alpha_z)
-    sc = Lt.dtype.type(scale)
+    zero, one, ax, az, sc = rate_constants(Lt, alpha_x, alpha_z, scale)   # in the arrays' precision
     keep_x = one - ax
     keep_z = one - az
     xs = np.empty((B, N), Lt.dtype)
@@ -407,13 +402,7 @@ def _backward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, W_z, A, W_zx,
     Ux = BxT.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
-    # float literal is a float64 to numba and would promote every float32 expression it touches
-    one = Lt.dtype.type(1.0)
-    zero = Lt.dtype.type(0.0)
-    ax = Lt.dtype.type(alpha_x)
-    az = Lt.dtype.type(alpha_z)
-    sc = Lt.dtype.type(scale)
+    zero, one, ax, az, sc = rate_constants(Lt, alpha_x, alpha_z, scale)   # in the arrays' precision
     keep_x = one - ax
     keep_z = one - az
     lam = np.zeros((B, N), Lt.dtype)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import njit
-from .scalar import sigmoid, tanh
+from .scalar import rate_constants, sigmoid, tanh
 
 #: as the low-rank kernels: vectorisable dot products, no ZeroDivisionError checks
 _FAST = dict(error_model="numpy", fastmath={"reassoc", "contract"})
@@ -65,14 +65,8 @@ def modulated_forward(inputs, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, a, W_zx, b
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
-    # float literal is a float64 to numba and would promote every float32 expression it touches
-    one = Lt.dtype.type(1.0)
-    two = Lt.dtype.type(2.0)
-    zero = Lt.dtype.type(0.0)
-    ax = Lt.dtype.type(alpha_x)
-    az = Lt.dtype.type(alpha_z)
-    sc = Lt.dtype.type(scale)
+    zero, one, ax, az, sc = rate_constants(Lt, alpha_x, alpha_z, scale)   # in the arrays' precision
+    two = one + one
     keep_x = one - ax
     keep_z = one - az
     z = np.empty(M, Lt.dtype)
@@ -192,14 +186,8 @@ def modulated_backward(inputs, z0, Lt, Rt, BxT, C, W_z, A, W_zx, comp, pop, S_sy
     O = C.shape[0]
     M = W_z.shape[0]
     S = A.shape[0]
-    # constants in the arrays' precision (float64, or float32 for backend='numba32'): a Python
-    # float literal is a float64 to numba and would promote every float32 expression it touches
-    one = Lt.dtype.type(1.0)
-    two = Lt.dtype.type(2.0)
-    zero = Lt.dtype.type(0.0)
-    ax = Lt.dtype.type(alpha_x)
-    az = Lt.dtype.type(alpha_z)
-    sc = Lt.dtype.type(scale)
+    zero, one, ax, az, sc = rate_constants(Lt, alpha_x, alpha_z, scale)   # in the arrays' precision
+    two = one + one
     keep_x = one - ax
     keep_z = one - az
     lam = np.empty(N, Lt.dtype)

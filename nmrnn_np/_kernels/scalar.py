@@ -58,64 +58,48 @@ import numpy as np
 
 from .._backend import HAVE_NUMBA, njit
 
-if HAVE_NUMBA:
-    from llvmlite import ir as _ir
-    from numba import types as _types
-    from numba.extending import intrinsic as _intrinsic
 
-    @_intrinsic
-    def _bits_to_float(typingctx, bits):
-        """Reinterpret the 64 bits of an int64 as a float64 (no conversion)."""
-        sig = _types.float64(_types.int64)
+def _bitcast(float_name: str, to_float: bool):
+    """A function that reinterprets the bits of an int of the width of ``float_name`` as that float
+    (``to_float``), or those of the float as the int.
 
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.DoubleType())
+    No conversion: ``builder.bitcast`` in a kernel (a numba intrinsic), the
+    same bytes through :mod:`struct` when called from Python without numba.
+    """
+    bits = 64 if float_name == "float64" else 32
+    int_name = f"int{bits}"
+    src, dst = (int_name, float_name) if to_float else (float_name, int_name)
+    doc = f"Reinterpret the {bits} bits of an {src} as an {dst} (no conversion)."
+    if HAVE_NUMBA:
+        from llvmlite import ir
+        from numba import types
+        from numba.extending import intrinsic
 
-        return sig, codegen
+        llvm_dst = {"float64": ir.DoubleType(), "float32": ir.FloatType()}[dst] if to_float else ir.IntType(bits)
 
-    @_intrinsic
-    def _float_to_bits(typingctx, x):
-        """Reinterpret the 64 bits of a float64 as an int64 (no conversion)."""
-        sig = _types.int64(_types.float64)
+        def typer(typingctx, value):
+            def codegen(context, builder, signature, args):
+                return builder.bitcast(args[0], llvm_dst)
+            return getattr(types, dst)(getattr(types, src)), codegen
 
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.IntType(64))
+        typer.__doc__ = doc
+        return intrinsic(typer)
+    import struct
 
-        return sig, codegen
+    formats = {"float64": "<d", "int64": "<q", "float32": "<f", "int32": "<i"}
+    cast_in = float if src.startswith("float") else int
 
-    @_intrinsic
-    def _bits_to_float32(typingctx, bits):
-        """Reinterpret the 32 bits of an int32 as a float32 (no conversion)."""
-        sig = _types.float32(_types.int32)
+    def cast(value):   # pragma: no cover - the kernels only run under numba
+        return getattr(np, dst)(struct.unpack(formats[dst], struct.pack(formats[src], cast_in(value)))[0])
 
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.FloatType())
+    cast.__doc__ = doc
+    return cast
 
-        return sig, codegen
 
-    @_intrinsic
-    def _float32_to_bits(typingctx, x):
-        """Reinterpret the 32 bits of a float32 as an int32 (no conversion)."""
-        sig = _types.int32(_types.float32)
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.IntType(32))
-
-        return sig, codegen
-else:  # pragma: no cover - the kernels only run under numba
-    import struct as _struct
-
-    def _bits_to_float(bits):
-        return _struct.unpack("<d", _struct.pack("<q", int(bits)))[0]
-
-    def _float_to_bits(x):
-        return _struct.unpack("<q", _struct.pack("<d", float(x)))[0]
-
-    def _bits_to_float32(bits):
-        return np.float32(_struct.unpack("<f", _struct.pack("<i", int(bits)))[0])
-
-    def _float32_to_bits(x):
-        return np.int32(_struct.unpack("<i", _struct.pack("<f", float(x)))[0])
+_bits_to_float = _bitcast("float64", to_float=True)
+_float_to_bits = _bitcast("float64", to_float=False)
+_bits_to_float32 = _bitcast("float32", to_float=True)
+_float32_to_bits = _bitcast("float32", to_float=False)
 
 # Cody-Waite split of ln 2: LN2_HI has 32 trailing zero bits, so k * LN2_HI is
 # exact for |k| < 2**20 and r = y - k ln2 is accurate to ~1e-17.
@@ -245,6 +229,7 @@ def sigmoid(q):
 
 
 if HAVE_NUMBA:
+    from numba import types as _types
     from numba.extending import overload as _overload
 
     def _by_precision(f64, f32):
@@ -258,6 +243,19 @@ if HAVE_NUMBA:
 
     _overload(tanh)(_by_precision(tanh64, tanh32))
     _overload(sigmoid)(_by_precision(sigmoid64, sigmoid32))
+
+
+@njit
+def rate_constants(like, alpha_x, alpha_z, scale):
+    """``(0, 1, alpha_x, alpha_z, scale)`` as scalars of the precision of the array ``like``.
+
+    The low-rank and modulation kernels open with this: a Python float literal
+    or argument is a float64 to numba and would promote every float32
+    expression it touches (``backend="numba32"``), so each constant is made in
+    the arrays' dtype once.
+    """
+    f = like.dtype.type
+    return f(0.0), f(1.0), f(alpha_x), f(alpha_z), f(scale)
 
 
 @njit(error_model="numpy")
