@@ -40,7 +40,7 @@ step. Matrices that multiply N-vectors are passed transposed, (K, N), (U_x, N),
 and is vectorised by LLVM.
 
 Loop structure: time is the outer loop. Within a step, the work that is long
-in N (phi(x), kappa, the x update, the readout; in the backward the x-adjoint)
+in N (the x update, the readout, phi(x), kappa; in the backward the x-adjoint)
 runs trial by trial, vectorised over N, with every trial's current x (or
 adjoint) in a (B, N) array that stays in cache; the neuromodulatory
 subnetwork (M, S ~ 5 units) runs for all trials at once on (M, B) arrays,
@@ -78,15 +78,16 @@ Speed levers, each measured (numbers in ``docs/performance.md``):
   (T, B, N), ``kappa_t``, z, s, so the backward evaluates no tanh over N; it
   does not store x_t, only its K + U_x coordinates in span(x_0, L, B_x),
   which is all dJ/dC needs (this halves the memory the backward reads);
-* passes over N are fused where the data allow (the leak with the first
-  rank-1 term, the readout with the store of x_t);
+* passes over N are fused where the data allow: in the forward one pass
+  per trial and step does the leak, three rank-1 terms, the first readout,
+  tanh and the next step's three kappa dots (:func:`_forward_trials`);
 * zero entries of ``u_t`` and of the output cotangent are skipped (task
   inputs are mostly zero; masked losses give zero cotangents); at steps with
   more than 3 nonzero inputs per trial ``B_x u_t`` and the ``dB_x`` term are
   one BLAS product per step instead (:func:`_dense_inputs`);
-* the ranks of the experiments, K = 3 (timing) and K = 4 (multitask), have
-  their rank-1 terms fused into single passes over N; other K fuse the first
-  three and add one pass per further component.
+* in the backward, the ranks of the experiments, K = 3 (timing) and K = 4
+  (multitask), have their rank-1 terms fused into single passes over N;
+  other K fuse the first three and add one pass per further component.
 """
 from __future__ import annotations
 
@@ -157,11 +158,21 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
         for dJ/dC = sum_t gy_t x_t^T, which these K + U_x numbers per step
         give without storing and re-reading the (T, B, N) states.
 
-    Time is the outer loop; each step has three phases: (A) trial by trial,
-    ``p_t`` and ``kappa_t`` (vectorised over N); (B) the NM subnetwork for all
-    trials at once (vectorised over the batch, the long axis of its (M, B)
-    arrays); (C) trial by trial, the x update and the readout. The current x
-    of every trial lives in a (B, N) array that stays in cache.
+    Time is the outer loop; each step t has two phases: (B) the NM
+    subnetwork for all trials at once (vectorised over the batch, the long
+    axis of its (M, B) arrays), then (C) trial by trial, one pass over N that
+    does the x update, the first readout and the *next* step's
+    ``p_{t+1} = phi(x_t)`` and ``kappa_{t+1}`` (an extra iteration t = -1
+    computes ``p_0`` and ``kappa_0`` from x_0). The pass has three rank-1
+    slots (for K < 3 the missing ones read row 0 with a zero coefficient);
+    nonzero inputs and components beyond the third are added, with the leak,
+    by passes before it, and their dots by passes after it. The current x of
+    every trial lives in a (B, N) array that stays in cache.
+
+    (One pass instead of three, tanh-and-dots, update, readout: float32
+    timing-task forward 0.61 -> 0.50 ms; float64 and the LR-RNN unchanged;
+    the multitask sizes, whose K = 4 and ~2.7 nonzero inputs per trial need
+    passes around it, 3-5% slower; ``docs/performance.md``.)
     """
     B, T, U = inputs.shape
     K, N = Lt.shape
@@ -179,7 +190,7 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     z = np.empty((M, B), Lt.dtype)
     h = np.empty((M, B), Lt.dtype)
     drive = np.empty((M, B), Lt.dtype)
-    sg = np.ones((max(S, 1), B))
+    sg = np.ones((max(S, 1), B), Lt.dtype)
     g = np.empty(K, Lt.dtype)
     ut = np.zeros((B, Ux), Lt.dtype)   # u^x_t of the chunk's trials (zero rows elsewhere)
     bu = np.empty((B, N), Lt.dtype)    # B_x u^x_t, when computed by one matrix product (dense inputs)
@@ -189,60 +200,17 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
     for m in range(M):
         for b in range(ub0, ub1):
             z[m, b] = z0[b, m]
-    for t in range(T):
-        tp = t if for_backward else 0
-        # (A) p_t = phi(x_{t-1}), kappa_t = R^T p_t
-        for b in range(ub0, ub1):
-            if K == 4 and not linear:   # the multitask rank: tanh and all four dots in one pass
-                a0 = zero
-                a1 = zero
-                a2 = zero
-                a3 = zero
-                for n in range(N):
-                    q = tanh(xs[b, n])
-                    P[tp, b, n] = q
-                    a0 += Rt[0, n] * q
-                    a1 += Rt[1, n] * q
-                    a2 += Rt[2, n] * q
-                    a3 += Rt[3, n] * q
-                KAP[t, b, 0] = a0
-                KAP[t, b, 1] = a1
-                KAP[t, b, 2] = a2
-                KAP[t, b, 3] = a3
-                continue
-            if K >= 3 and not linear:   # one pass for tanh and the first three dots
-                a0 = zero
-                a1 = zero
-                a2 = zero
-                for n in range(N):
-                    q = tanh(xs[b, n])
-                    P[tp, b, n] = q
-                    a0 += Rt[0, n] * q
-                    a1 += Rt[1, n] * q
-                    a2 += Rt[2, n] * q
-                KAP[t, b, 0] = a0
-                KAP[t, b, 1] = a1
-                KAP[t, b, 2] = a2
-                for k in range(3, K):
-                    acc = zero
-                    for n in range(N):
-                        acc += Rt[k, n] * P[tp, b, n]
-                    KAP[t, b, k] = acc
-                continue
-            if linear:
-                for n in range(N):
-                    P[tp, b, n] = xs[b, n]
-            else:
-                for n in range(N):
-                    P[tp, b, n] = tanh(xs[b, n])
-            for k in range(K):
-                acc = zero
-                for n in range(N):
-                    acc += Rt[k, n] * P[tp, b, n]
-                KAP[t, b, k] = acc
+    # the fused pass reads four rank-1 slots: components 0..3, or (K < 4) row 0 again with a zero
+    # coefficient, so that one loop with four fixed terms serves every K (components 4.. get own passes)
+    r1 = 1 if K > 1 else 0
+    r2 = 2 if K > 2 else 0
+    last = np.empty((1, B, N), Lt.dtype)   # p_T = phi(x_{T-1}), which nothing reads
+    # t = -1 computes only p_0 = phi(x_0) and kappa_0; every later t ends with p_{t+1} and kappa_{t+1}
+    for t in range(-1, T):
         # (B) z_t = (1 - a_z) z_{t-1} + a_z (W_z tanh(z_{t-1}) + B_z u_t [+ W_zx p_t + b_zx]),
         #     s_t = sigmoid(A z_t + a)
-        if nm:
+        if nm and t >= 0:
+            tp = t if for_backward else 0
             for m in range(M):
                 for b in range(ub0, ub1):
                     h[m, b] = tanh(z[m, b])
@@ -279,54 +247,83 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                     Z[b, t, m] = z[m, b]
                 for i in range(S):
                     Sg[b, t, i] = sg[i, b]
-        # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j];
-        #     y_t = C x_t + d
-        # (passes over N are fused where they can be: each pass costs loads and stores)
-        dense_u = _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
+        # (C) x_t = (1 - a_x) x_{t-1} + sum_k (a_x c s_tk kappa_tk) L_k + sum_j (a_x u_tj) B_x[:, j],
+        #     y_t = C x_t + d, then p_{t+1} = phi(x_t) and kappa_{t+1} = R^T p_{t+1}: one pass over N
+        #     per trial for all of it (the rank-1 terms of components 4.. and nonzero inputs are
+        #     added, with the leak, by passes before it)
+        tn = t + 1 if for_backward else 0            # where p_{t+1} goes
+        dest = P if (t + 1 < T or not for_backward) else last
+        if t + 1 >= T and for_backward:
+            tn = 0
+        dense_u = t >= 0 and _dense_inputs(inputs_tub, t, Ux, ub0, ub1)
         if dense_u:   # one (B, U_x) x (U_x, N) product instead of a pass over N per nonzero input
             for b in range(ub0, ub1):
                 for j in range(Ux):
                     ut[b, j] = inputs[b, t, j]
             np.dot(ut, BxT, bu)
         for b in range(ub0, ub1):
-            for k in range(K):
-                g[k] = ax * sc * sg[k if S > 1 else 0, b] * KAP[t, b, k]
-            if K == 4:   # the leak and all four rank-1 terms in one pass
-                g0 = g[0]
-                g1 = g[1]
-                g2 = g[2]
-                g3 = g[3]
-                for n in range(N):
-                    xs[b, n] = (keep_x * xs[b, n] + g0 * Lt[0, n] + g1 * Lt[1, n] + g2 * Lt[2, n]
-                                + g3 * Lt[3, n])
-            elif K >= 3:   # the leak and the first three rank-1 terms in one pass
-                g0 = g[0]
-                g1 = g[1]
-                g2 = g[2]
-                for n in range(N):
-                    xs[b, n] = keep_x * xs[b, n] + g0 * Lt[0, n] + g1 * Lt[1, n] + g2 * Lt[2, n]
+            kx = keep_x
+            if t < 0:   # x_0 itself: no leak, no terms
+                kx = one
+                for k in range(K):
+                    g[k] = zero
+            else:
+                for k in range(K):
+                    g[k] = ax * sc * sg[k if S > 1 else 0, b] * KAP[t, b, k]
+                # terms the fused pass has no slot for: applied here with the leak, which the pass then skips
+                if dense_u:
+                    for n in range(N):
+                        xs[b, n] = kx * xs[b, n] + ax * bu[b, n]
+                    kx = one
+                else:
+                    for j in range(Ux):
+                        c = ax * inputs[b, t, j]
+                        if c != zero:
+                            for n in range(N):
+                                xs[b, n] = kx * xs[b, n] + c * BxT[j, n]
+                            kx = one
                 for k in range(3, K):
                     c = g[k]
                     for n in range(N):
-                        xs[b, n] += c * Lt[k, n]
-            else:
-                c = g[0]
-                for n in range(N):
-                    xs[b, n] = keep_x * xs[b, n] + c * Lt[0, n]
-                for k in range(1, K):
-                    c = g[k]
+                        xs[b, n] = kx * xs[b, n] + c * Lt[k, n]
+                    kx = one
+            g0 = g[0]
+            g1 = g[1] if K > 1 else zero
+            g2 = g[2] if K > 2 else zero
+            acc = zero
+            a0 = zero
+            a1 = zero
+            a2 = zero
+            for n in range(N):
+                v = kx * xs[b, n] + g0 * Lt[0, n] + g1 * Lt[r1, n] + g2 * Lt[r2, n]
+                xs[b, n] = v
+                acc += C[0, n] * v
+                q = tanh(v)
+                if linear:
+                    q = v
+                dest[tn, b, n] = q
+                a0 += Rt[0, n] * q
+                a1 += Rt[r1, n] * q
+                a2 += Rt[r2, n] * q
+            if t + 1 < T:
+                KAP[t + 1, b, 0] = a0
+                if K > 1:
+                    KAP[t + 1, b, 1] = a1
+                if K > 2:
+                    KAP[t + 1, b, 2] = a2
+                for k in range(3, K):
+                    acc_k = zero
                     for n in range(N):
-                        xs[b, n] += c * Lt[k, n]
-            if dense_u:
+                        acc_k += Rt[k, n] * dest[tn, b, n]
+                    KAP[t + 1, b, k] = acc_k
+            if t < 0:
+                continue
+            Y[b, t, 0] = acc + d[0]
+            for o in range(1, O):
+                acc = d[o]
                 for n in range(N):
-                    xs[b, n] += ax * bu[b, n]
-            else:
-                for j in range(Ux):
-                    c = ax * inputs[b, t, j]
-                    if c != zero:
-                        for n in range(N):
-                            xs[b, n] += c * BxT[j, n]
-            acc = d[0]
+                    acc += C[o, n] * xs[b, n]
+                Y[b, t, o] = acc
             if for_backward:
                 for k in range(K):
                     gv[b, k] = keep_x * gv[b, k] + g[k]
@@ -334,18 +331,9 @@ def _forward_trials(inputs, inputs_tub, x0, z0, Lt, Rt, BxT, C, d, W_z, B_z, A, 
                 for j in range(Ux):
                     gv[b, K + j] = keep_x * gv[b, K + j] + ax * inputs[b, t, j]
                     GV[t, b, K + j] = gv[b, K + j]
-                for n in range(N):
-                    acc += C[0, n] * xs[b, n]
             else:
                 for n in range(N):
                     X[b, t, n] = xs[b, n]
-                    acc += C[0, n] * xs[b, n]
-            Y[b, t, 0] = acc
-            for o in range(1, O):
-                acc = d[o]
-                for n in range(N):
-                    acc += C[o, n] * xs[b, n]
-                Y[b, t, o] = acc
 
 
 # ----------------------------------------------------------------------------
