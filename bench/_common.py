@@ -76,6 +76,14 @@ def mwg_data(batch: int):
     return tile(inputs), tile(targets), tile(mask)
 
 
+def multitask_data(batch: int = 100):
+    """One batch of the multitask experiment's trials (T = 100, U = 7, O = 3): inputs, targets, mask."""
+    import numpy as np
+    from nmrnn_np.tasks import Multitask
+    b = Multitask(T=100).sample(0, batch)
+    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (b.inputs, b.targets, b.mask))
+
+
 def machine() -> list[str]:
     """Lines describing the machine, the library versions and the current load."""
     import numpy as np

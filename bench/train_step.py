@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 
-from _common import fmt, load_line, machine, measure, mwg_data, parse_args, print_table, ratio
+from _common import fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table, ratio
 
 TABLES = ("single", "load", "multitask", "reference", "grid")
 
@@ -100,12 +100,6 @@ def multitask_models():
             ("LR-RNN N=100 K=4", nm.LowRankRNN(N=100, K=4, U=7, O=3)),
             ("vanilla RNN N=100", nm.VanillaRNN(N=100, U=7, O=3)),
             ("LSTM N=100", nm.LSTM(N=100, U=7, O=3))]
-
-
-def multitask_data(batch=100):
-    from nmrnn_np.tasks import Multitask
-    b = Multitask(T=100).sample(0, batch)
-    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (b.inputs, b.targets, b.mask))
 
 
 def step_fn(model, params, data, backend="numba", api=True):
