@@ -84,6 +84,33 @@ def multitask_data(batch: int = 100):
     return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (b.inputs, b.targets, b.mask))
 
 
+def step_fn(model, params, data, backend="numba", api=True):
+    """One training step; the parameters are not advanced, so every call does the same work.
+
+    ``api=True``: the public calls, ``model.loss_and_grad`` and ``optimizer.update``, which check
+    every argument at every call. ``api=False``: the step of the training loop
+    (:func:`nmrnn_np.training.train`), which checks parameters and data once and then calls the
+    same computation without the checks at every step (``_checked_loss_and_grad``, ``_apply``).
+    """
+    from nmrnn_np.optim import ClipAdamW
+    inputs, targets, mask = data
+    opt = ClipAdamW(1e-2)
+    state = opt.init(params)
+    if api:
+        def step():
+            _, grads = model.loss_and_grad(params, inputs, targets, mask, backend=backend)
+            return opt.update(grads, state, params)
+        return step
+    checked = model.check_params(params)
+    setup = model._loss_setup(inputs, targets, mask, "masked_mse", backend, {})
+
+    def loop_step():
+        _, grads = model._checked_loss_and_grad(checked, *setup)
+        return opt._apply(grads, state, checked)
+
+    return loop_step
+
+
 def machine() -> list[str]:
     """Lines describing the machine, the library versions and the current load."""
     import numpy as np

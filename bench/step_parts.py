@@ -18,12 +18,18 @@ running slower after each other than alone, since the backward reads the
 (T, B, N) array the forward has just written). The process is pinned
 to one core, as experiment workers run. Times are median (min, max) in ms,
 of the round with the lowest median (``--rounds``).
+
+Run it on a quiet machine: beside two busy-loop processes (2026-12-04, 2
+cores) the pieces' medians rose up to 2x (the whole step up to 2.3x) and the
+last row, a difference of medians taken at different moments, meant nothing
+(0.5-5 ms). The step under load is measured by ``bench/train_step.py --only load``.
 """
 from __future__ import annotations
 
 import os
 
-from _common import fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table
+from _common import fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table, step_fn
+
 
 def _extra(parser):
     parser.add_argument("--rounds", type=int, default=3,
@@ -31,6 +37,11 @@ def _extra(parser):
 
 
 args = parse_args(__doc__.splitlines()[0], _extra)
+if args.quick:
+    args.rounds = 1
+if hasattr(os, "sched_setaffinity"):
+    # pin before numpy and numba start threads (threads inherit the mask); experiment workers run on one core
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import numpy as np  # noqa: E402  (after the BLAS thread count is set)
 
@@ -64,7 +75,7 @@ def parts(model, data, backend: str, repeats: int) -> dict:
         "backward kernel (BPTT)": lambda: model._numba_backward(kp, inputs, init, fwd, g_y),
         "VJP of prepare": lambda: prepare_vjp(g_p),
         "clip + AdamW update": lambda: opt._apply(grads, state, checked),
-        "whole step": lambda: opt._apply(model._checked_loss_and_grad(checked, *setup)[1], state, checked),
+        "whole step": step_fn(model, params, data, backend, api=False),
     }
     # rounds of every piece in turn; each piece keeps its round with the lowest median (a shared
     # machine slows whole rounds down, and a table of mixed rounds would not add up)
@@ -84,19 +95,15 @@ def outside(times: dict) -> str:
 
 
 def main() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     print("\n".join(machine()))
     print("one core (sched_setaffinity)\n")
+    # a piece of the timing task takes ~0.03-1 ms: more calls than --repeats' default unless --quick
     cases = [("timing NM-RNN N=100 K=3 M=5", nm.NMRNN(N=100, K=3, M=5, U=3, O=1), mwg_data(40),
-              max(args.repeats, 200))]
+              args.repeats if args.quick else max(args.repeats, 200))]
     if not args.quick:
         cases.append(("multitask NM-RNN N=100 K=4 M=5", nm.NMRNN(N=100, K=4, M=5, U=7, O=3), multitask_data(),
                       max(args.repeats, 40)))
-    repeats_quick = 5
     for name, model, data, repeats in cases:
-        if args.quick:
-            repeats, args.rounds = repeats_quick, 1
         results = {backend: parts(model, data, backend, repeats) for backend in ("numba", "numba32")}
         print(f"### {name}, B={data[0].shape[0]}, T={data[0].shape[1]}, {repeats} calls per row\n")
         rows = [[piece, fmt(results["numba"][piece]), fmt(results["numba32"][piece])]

@@ -47,7 +47,8 @@ import subprocess
 import sys
 import time
 
-from _common import fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table, ratio
+from _common import (fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table, ratio,
+                     step_fn)
 
 TABLES = ("single", "load", "multitask", "reference", "grid")
 
@@ -85,7 +86,6 @@ import numpy as np  # noqa: E402  (after the BLAS thread count and the affinity 
 
 import jax_peer  # noqa: E402
 import nmrnn_np as nm  # noqa: E402
-from nmrnn_np.optim import ClipAdamW  # noqa: E402
 
 
 def timing_models():
@@ -100,32 +100,6 @@ def multitask_models():
             ("LR-RNN N=100 K=4", nm.LowRankRNN(N=100, K=4, U=7, O=3)),
             ("vanilla RNN N=100", nm.VanillaRNN(N=100, U=7, O=3)),
             ("LSTM N=100", nm.LSTM(N=100, U=7, O=3))]
-
-
-def step_fn(model, params, data, backend="numba", api=True):
-    """One training step; the parameters are not advanced, so every call does the same work.
-
-    ``api=True``: the public calls, ``model.loss_and_grad`` and ``optimizer.update``, which check
-    every argument at every call. ``api=False``: the step of the training loop
-    (:func:`nmrnn_np.training.train`), which checks parameters and data once and then calls the
-    same computation without the checks at every step (``_checked_loss_and_grad``, ``_apply``).
-    """
-    inputs, targets, mask = data
-    opt = ClipAdamW(1e-2)
-    state = opt.init(params)
-    if api:
-        def step():
-            _, grads = model.loss_and_grad(params, inputs, targets, mask, backend=backend)
-            return opt.update(grads, state, params)
-        return step
-    checked = model.check_params(params)
-    setup = model._loss_setup(inputs, targets, mask, "masked_mse", backend, {})
-
-    def loop_step():
-        _, grads = model._checked_loss_and_grad(checked, *setup)
-        return opt._apply(grads, state, checked)
-
-    return loop_step
 
 
 def jax_step(model, params, data, dtype=np.float64):
