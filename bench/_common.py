@@ -18,13 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def parse_args(description: str, extra=None) -> argparse.Namespace:
-    """Common options; sets the BLAS thread count before numpy is imported."""
+def parse_args(description: str, extra=None, repeats: bool = True) -> argparse.Namespace:
+    """Common options; sets the BLAS thread count before numpy is imported.
+
+    ``repeats=False`` leaves out ``--repeats``, ``--slow-repeats`` and ``--no-jax`` (for the scripts
+    that time interleaved pairs and have no JAX rows).
+    """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per row for the fast paths (default 30)")
-    parser.add_argument("--slow-repeats", type=int, default=5,
-                        help="timed calls per row for the NumPy/autograd path (default 5)")
-    parser.add_argument("--no-jax", action="store_true", help="skip the JAX rows even if jax is installed")
+    if repeats:
+        parser.add_argument("--repeats", type=int, default=30,
+                            help="timed calls per row for the fast paths (default 30)")
+        parser.add_argument("--slow-repeats", type=int, default=5,
+                            help="timed calls per row for the NumPy/autograd path (default 5)")
+        parser.add_argument("--no-jax", action="store_true", help="skip the JAX rows even if jax is installed")
     parser.add_argument("--quick", action="store_true", help="few repeats and the small sizes only (smoke test)")
     parser.add_argument("--blas-threads", default="1",
                         help="OPENBLAS/OMP/MKL thread count ('default' leaves the environment alone); "
@@ -35,7 +41,7 @@ def parse_args(description: str, extra=None) -> argparse.Namespace:
     if args.blas_threads != "default":
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
-    if args.quick:
+    if args.quick and repeats:
         args.repeats, args.slow_repeats = min(args.repeats, 5), min(args.slow_repeats, 2)
     return args
 
