@@ -118,7 +118,7 @@ def kernel_calls(model, data, dtype, module):
         del out["x"]
         return out
 
-    stored = forward()   # the backward of both revisions reads the same stored forward pass
+    stored = forward()   # the backward reads this revision's forward pass, run once here
 
     def backward():
         g = dict(zip(names, zero_arrays(*[a[name].shape for name in names], dtype=dtype)))
