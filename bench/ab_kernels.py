@@ -4,7 +4,7 @@ Usage (from the repository root, in a git checkout)::
 
     python bench/ab_kernels.py                  # HEAD against the working tree (an uncommitted edit)
     python bench/ab_kernels.py --ref 94a5dfd    # an older revision against the working tree
-    python bench/ab_kernels.py --quick          # smoke test
+    python bench/ab_kernels.py --quick          # smoke test (50 pairs: its ratios move by ~10%, not a measurement)
 
 What it measures: ``lowrank_forward`` and ``lowrank_backward`` (the NM-RNN's
 two kernels, shared with the LR-RNN) at the timing-task size (N = 100, K = 3,
