@@ -46,6 +46,39 @@ def parse_args(description: str, extra=None, repeats: bool = True) -> argparse.N
     return args
 
 
+def pin_one_core() -> None:
+    """Pin this process to its lowest allowed core, as experiment workers train single-threaded.
+
+    Call it before numpy, numba or jax start threads (threads inherit the mask). No-op where the
+    OS has no ``sched_setaffinity``.
+    """
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def interleaved_pairs(a, b, pairs: int, warmup: int = 3):
+    """Wall-clock seconds of ``a()`` and ``b()``, called back to back ``pairs`` times in alternating order.
+
+    Returns two arrays of shape (pairs,). Both calls of a pair see the same state of a noisy machine,
+    so the ratio of their medians holds where the time of either alone drifts (``bench/ab_kernels.py``).
+    """
+    import numpy as np
+    for _ in range(warmup):
+        a()
+        b()
+    t_a, t_b = np.empty(pairs), np.empty(pairs)
+    clock = time.perf_counter
+    for i in range(pairs):
+        first, second = (a, b) if i % 2 else (b, a)
+        t0 = clock()
+        first()
+        t1 = clock()
+        second()
+        t2 = clock()
+        t_a[i], t_b[i] = (t1 - t0, t2 - t1) if i % 2 else (t2 - t1, t1 - t0)
+    return t_a, t_b
+
+
 def measure(fn, repeats: int, warmup: int = 2) -> dict:
     """Wall-clock seconds of ``fn()``: median, min, max over ``repeats`` calls after ``warmup`` calls."""
     for _ in range(warmup):

@@ -32,13 +32,13 @@ every gradient), relative to each array's largest magnitude.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import load_line, machine, multitask_data, mwg_data, parse_args, print_table
+from _common import (interleaved_pairs, load_line, machine, multitask_data, mwg_data, parse_args,
+                     pin_one_core, print_table)
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_FILE = "nmrnn_np/_kernels/lowrank.py"
@@ -57,11 +57,9 @@ def _extra(parser):
 args = parse_args(__doc__.splitlines()[0], _extra, repeats=False)
 if args.quick:
     args.pairs = min(args.pairs, 50)
-if hasattr(os, "sched_setaffinity"):   # one core, as experiment workers train; before numba starts threads
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+pin_one_core()
 
 import importlib.util  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -132,21 +130,9 @@ def kernel_calls(model, data, dtype, module):
 
 
 def paired(ref, new, pairs: int) -> tuple[float, float, float, list[float]]:
-    """Median ms of ``ref`` and ``new`` over ``pairs`` back-to-back calls in alternating order, their ratio,
-    and the ratio over each fifth of the pairs."""
-    for _ in range(3):
-        ref()
-        new()
-    t_ref, t_new = np.empty(pairs), np.empty(pairs)
-    clock = time.perf_counter
-    for i in range(pairs):
-        first, second = (ref, new) if i % 2 else (new, ref)
-        t0 = clock()
-        first()
-        t1 = clock()
-        second()
-        t2 = clock()
-        (t_ref[i], t_new[i]) = (t1 - t0, t2 - t1) if i % 2 else (t2 - t1, t1 - t0)
+    """Median ms of ``ref`` and ``new`` over ``pairs`` interleaved call pairs, their ratio, and the ratio over
+    each fifth of the pairs."""
+    t_ref, t_new = interleaved_pairs(ref, new, pairs)
     fifth = max(pairs // 5, 1)
     fifths = [float(np.median(t_new[i:i + fifth]) / np.median(t_ref[i:i + fifth])) for i in range(0, pairs, fifth)]
     return 1e3 * np.median(t_ref), 1e3 * np.median(t_new), float(np.median(t_new) / np.median(t_ref)), fifths[:5]

@@ -21,15 +21,10 @@ layout is faster.
 """
 from __future__ import annotations
 
-import os
-
-from _common import parse_args, print_table
+from _common import interleaved_pairs, parse_args, pin_one_core, print_table
 
 args = parse_args(__doc__.splitlines()[0], repeats=False)
-if hasattr(os, "sched_setaffinity"):   # one core, as experiment workers train
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
-
-import time  # noqa: E402
+pin_one_core()
 
 import numpy as np  # noqa: E402
 
@@ -129,15 +124,7 @@ def compare(dtype, B: int, pairs: int, N: int = 100, T: int = 110) -> list[str]:
     run_trial_major()
     run_batch_lane()
     diff = float(np.max(np.abs(tm["y"] - bl["y"])) / np.max(np.abs(tm["y"])))
-    a, b = np.empty(pairs), np.empty(pairs)
-    for i in range(pairs):
-        first, second = (run_trial_major, run_batch_lane) if i % 2 else (run_batch_lane, run_trial_major)
-        t0 = time.perf_counter()
-        first()
-        t1 = time.perf_counter()
-        second()
-        t2 = time.perf_counter()
-        a[i], b[i] = (t1 - t0, t2 - t1) if i % 2 else (t2 - t1, t1 - t0)
+    a, b = interleaved_pairs(run_trial_major, run_batch_lane, pairs, warmup=0)
     return [np.dtype(dtype).name, str(B), f"{1e3 * np.median(a):.3f}", f"{1e3 * np.median(b):.3f}",
             f"{np.median(b) / np.median(a):.2f}", f"{diff:.1e}"]
 

@@ -26,9 +26,8 @@ last row, a difference of medians taken at different moments, meant nothing
 """
 from __future__ import annotations
 
-import os
-
-from _common import fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, print_table, step_fn
+from _common import (fmt, load_line, machine, measure, multitask_data, mwg_data, parse_args, pin_one_core,
+                     print_table, step_fn)
 
 
 def _extra(parser):
@@ -39,9 +38,7 @@ def _extra(parser):
 args = parse_args(__doc__.splitlines()[0], _extra)
 if args.quick:
     args.rounds = 1
-if hasattr(os, "sched_setaffinity"):
-    # pin before numpy and numba start threads (threads inherit the mask); experiment workers run on one core
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+pin_one_core()   # before numpy and numba start threads
 
 import numpy as np  # noqa: E402  (after the BLAS thread count is set)
 
